@@ -1,0 +1,528 @@
+// Package privates3 serves content from a private Amazon S3 bucket to restricted clients, safely and
+// fast.
+//
+// A [Client] assumes an IAM role through STS and refreshes the temporary credentials in the
+// background before they expire, so no request waits for STS. [Client.GetObject] caches small
+// objects in a byte-bounded cache, streams large ones in constant memory and merges concurrent
+// fetches of one key into one upstream GET. [Client.Presign] returns presigned GET URLs that never
+// outlive the credentials that signed them and stay identical within a time window, so browsers and
+// CDNs can cache them. [Client.Handler] is an [net/http.Handler] that existing servers mount, in
+// proxy or redirect mode, with full HTTP semantics (Range, ETag and 304, HEAD, Cache-Control).
+//
+// The package privates3test provides fake S3 and STS servers for tests.
+//
+// A server creates one Client and uses it for every request:
+//
+//	c, err := privates3.New(ctx, privates3.Config{
+//		Bucket:  "tiles",
+//		RoleARN: "arn:aws:iam::123456789012:role/tiles-reader",
+//	})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer c.Close()
+//	http.Handle("/tiles/", http.StripPrefix("/tiles/", c.Handler(nil)))
+//
+// # Errors
+//
+// Errors returned by the Client wrap one of the sentinel errors below; test for them with
+// [errors.Is]:
+//
+//   - [ErrInvalidConfig]: a Config field is out of range (returned by [New]).
+//   - [ErrInvalidKey]: the key is empty, too long, not valid UTF-8, or contains control bytes,
+//     backslashes, empty or dot segments. Nothing was sent upstream.
+//   - [ErrInvalidOption]: an option of a call (such as a presign expiry) is out of range.
+//   - [ErrNotFound]: the object does not exist.
+//   - [ErrAccessDenied]: S3 or STS refused the request; usually a policy mistake.
+//   - [ErrThrottled]: S3 or STS asked the client to slow down.
+//   - [ErrTimeout]: the upstream call did not finish in time.
+//   - [ErrCredentials]: no valid credentials could be obtained.
+//   - [ErrUpstream]: any other failure of S3 or STS.
+//   - [ErrClosed]: the Client was closed.
+//
+// Error texts may name the key and the S3 error code; they never contain secret keys or session
+// tokens.
+package privates3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sync/singleflight"
+)
+
+// Sentinel errors. See the package documentation, section Errors.
+var (
+	ErrInvalidConfig = errors.New("privates3: invalid config")
+	ErrInvalidKey    = errors.New("privates3: invalid key")
+	ErrInvalidOption = errors.New("privates3: invalid option")
+	ErrNotFound      = errors.New("privates3: object not found")
+	ErrAccessDenied  = errors.New("privates3: access denied")
+	ErrThrottled     = errors.New("privates3: throttled")
+	ErrTimeout       = errors.New("privates3: upstream timeout")
+	ErrCredentials   = errors.New("privates3: credentials unavailable")
+	ErrUpstream      = errors.New("privates3: upstream failure")
+	ErrClosed        = errors.New("privates3: client closed")
+)
+
+// Defaults of the Config fields, for users who want to derive their own values from them.
+const (
+	DefaultRoleSessionName  = "privates3"
+	DefaultSessionDuration  = time.Hour
+	MinSessionDuration      = 15 * time.Minute
+	MaxSessionDuration      = 12 * time.Hour
+	DefaultRefreshBefore    = 10 * time.Minute
+	DefaultCacheBytes       = 64 << 20
+	DefaultMaxCacheableSize = 1 << 20
+	DefaultTTL              = time.Minute
+	DefaultNegativeTTL      = 10 * time.Second
+	DefaultFetchTimeout     = 30 * time.Second
+	DefaultSTSTimeout       = 10 * time.Second
+	DefaultMaxConnsPerHost  = 256
+	// MaxKeyLength is the longest key S3 accepts, in bytes, Prefix included.
+	MaxKeyLength = 1024
+	// maxSessionPolicy is the largest session policy STS accepts, in bytes.
+	maxSessionPolicy = 2048
+)
+
+// Config configures a [Client]. Only Bucket is required; every other field documents its default.
+type Config struct {
+	// Bucket is the S3 bucket to read. Required.
+	Bucket string
+
+	// Prefix confines every key under it: a key k names the object Prefix+k. If empty, the whole
+	// bucket. It is used as given, so include the trailing slash ("tiles/").
+	Prefix string
+
+	// RoleARN is the IAM role to assume through STS with the base credentials of AWS. If empty, the
+	// base credentials are used directly (still cached and refreshed ahead of expiry).
+	RoleARN string
+
+	// RoleSessionName names the STS session (2 to 64 characters of [\w+=,.@-]). If empty,
+	// DefaultRoleSessionName.
+	RoleSessionName string
+
+	// ExternalID is passed to AssumeRole when the role's trust policy requires one. If empty, none.
+	ExternalID string
+
+	// SessionPolicy is an IAM policy document (JSON, at most 2048 bytes) that further narrows the
+	// assumed role's permissions. If empty, none.
+	SessionPolicy string
+
+	// SessionDuration is the lifetime of assumed-role credentials, from 15m to 12h (the role's
+	// maximum session duration must allow it). If zero, DefaultSessionDuration (1h).
+	SessionDuration time.Duration
+
+	// RefreshBefore is how long before the credentials expire the background refresh starts
+	// (with jitter of up to a tenth of it earlier). It must be less than half of SessionDuration.
+	// If zero, DefaultRefreshBefore (10m), or SessionDuration/4 if that is smaller.
+	RefreshBefore time.Duration
+
+	// AWS is the SDK configuration: region, the base credentials used to call STS (or S3, without
+	// RoleARN), HTTP client and retryer. If nil, config.LoadDefaultConfig (environment, shared
+	// files, EC2/ECS/EKS roles). If its HTTPClient is nil, the Client uses a transport sized for
+	// MaxConnsPerHost concurrent requests.
+	AWS *aws.Config
+
+	// Endpoint overrides the S3 endpoint ("http://127.0.0.1:9000") for S3-compatible stores and
+	// fakes. If empty, AWS.BaseEndpoint, else the regional AWS endpoint.
+	Endpoint string
+
+	// STSEndpoint overrides the STS endpoint. If empty, AWS.BaseEndpoint, else the regional AWS
+	// endpoint.
+	STSEndpoint string
+
+	// UsePathStyle addresses the bucket as https://endpoint/bucket/key instead of
+	// https://bucket.endpoint/key. If false, virtual-hosted style (AWS's default).
+	UsePathStyle bool
+
+	// CacheBytes bounds the memory of the object cache, counting per-entry overhead. If zero,
+	// DefaultCacheBytes (64 MiB). If negative, nothing is cached.
+	CacheBytes int64
+
+	// MaxCacheableSize is the largest object kept in the cache; larger objects are streamed from S3
+	// with memory independent of their size. If zero, DefaultMaxCacheableSize (1 MiB).
+	MaxCacheableSize int64
+
+	// TTL is how long a cached object is served without asking S3; after it, the entry is
+	// revalidated with If-None-Match. If zero, DefaultTTL (1m).
+	TTL time.Duration
+
+	// NegativeTTL is how long a "not found" answer is remembered. If zero, DefaultNegativeTTL
+	// (10s). If negative, not-found answers are not cached.
+	NegativeTTL time.Duration
+
+	// FetchTimeout bounds one upstream fetch shared by concurrent callers (a whole cacheable object,
+	// or the headers of a streamed one). If zero, DefaultFetchTimeout (30s).
+	FetchTimeout time.Duration
+
+	// STSTimeout bounds one STS call. If zero, DefaultSTSTimeout (10s).
+	STSTimeout time.Duration
+
+	// MaxConnsPerHost sizes the idle connection pool of the default S3 transport; set it to the
+	// concurrency the server handles. Ignored when AWS.HTTPClient is set. If zero,
+	// DefaultMaxConnsPerHost (256).
+	MaxConnsPerHost int
+
+	// Logger receives the Client's log lines; they never contain secrets. If nil, nothing is
+	// logged.
+	Logger *slog.Logger
+}
+
+// withDefaults returns cfg with every zero field set to its default.
+func (cfg Config) withDefaults() Config {
+	if cfg.RoleSessionName == "" {
+		cfg.RoleSessionName = DefaultRoleSessionName
+	}
+	if cfg.SessionDuration == 0 {
+		cfg.SessionDuration = DefaultSessionDuration
+	}
+	if cfg.RefreshBefore == 0 {
+		cfg.RefreshBefore = min(DefaultRefreshBefore, cfg.SessionDuration/4)
+	}
+	if cfg.CacheBytes == 0 {
+		cfg.CacheBytes = DefaultCacheBytes
+	}
+	if cfg.MaxCacheableSize == 0 {
+		cfg.MaxCacheableSize = DefaultMaxCacheableSize
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = DefaultTTL
+	}
+	if cfg.NegativeTTL == 0 {
+		cfg.NegativeTTL = DefaultNegativeTTL
+	}
+	if cfg.FetchTimeout == 0 {
+		cfg.FetchTimeout = DefaultFetchTimeout
+	}
+	if cfg.STSTimeout == 0 {
+		cfg.STSTimeout = DefaultSTSTimeout
+	}
+	if cfg.MaxConnsPerHost == 0 {
+		cfg.MaxConnsPerHost = DefaultMaxConnsPerHost
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+// validate reports the first invalid field of cfg, which has its defaults applied.
+func (cfg Config) validate() error {
+	bad := func(field string, value any, want string) error {
+		return fmt.Errorf("%w: Config.%s %s (got %v)", ErrInvalidConfig, field, want, value)
+	}
+	switch {
+	case cfg.Bucket == "":
+		return fmt.Errorf("%w: Config.Bucket is required", ErrInvalidConfig)
+	case !validBucketName(cfg.Bucket):
+		return bad("Bucket", fmt.Sprintf("%q", cfg.Bucket), "must be 3 to 63 characters of a-z, 0-9, '.' and '-'")
+	case len(cfg.Prefix) >= MaxKeyLength:
+		return bad("Prefix", len(cfg.Prefix), fmt.Sprintf("must be shorter than %d bytes", MaxKeyLength))
+	case cfg.Prefix != "" && validateKey(cfg.Prefix+"x") != nil:
+		return bad("Prefix", fmt.Sprintf("%q", cfg.Prefix), "must be a valid key prefix")
+	case cfg.RoleARN != "" && !strings.HasPrefix(cfg.RoleARN, "arn:"):
+		return bad("RoleARN", fmt.Sprintf("%q", cfg.RoleARN), "must be an ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+	case !validSessionName(cfg.RoleSessionName):
+		return bad("RoleSessionName", fmt.Sprintf("%q", cfg.RoleSessionName), `must be 2 to 64 characters of [\w+=,.@-]`)
+	case len(cfg.SessionPolicy) > maxSessionPolicy:
+		return bad("SessionPolicy", fmt.Sprintf("%d bytes", len(cfg.SessionPolicy)), "must be at most 2048 bytes")
+	case cfg.SessionDuration < MinSessionDuration || cfg.SessionDuration > MaxSessionDuration:
+		return bad("SessionDuration", cfg.SessionDuration, "must be between 15m and 12h")
+	case cfg.RefreshBefore < 0 || cfg.RefreshBefore >= cfg.SessionDuration/2:
+		return bad("RefreshBefore", cfg.RefreshBefore, "must be positive and less than half of SessionDuration")
+	case cfg.MaxCacheableSize < 0:
+		return bad("MaxCacheableSize", cfg.MaxCacheableSize, "must not be negative")
+	case cfg.TTL < 0:
+		return bad("TTL", cfg.TTL, "must not be negative")
+	case cfg.FetchTimeout < 0:
+		return bad("FetchTimeout", cfg.FetchTimeout, "must not be negative")
+	case cfg.STSTimeout < 0:
+		return bad("STSTimeout", cfg.STSTimeout, "must not be negative")
+	case cfg.MaxConnsPerHost < 0:
+		return bad("MaxConnsPerHost", cfg.MaxConnsPerHost, "must not be negative")
+	}
+	for _, e := range []struct{ field, value string }{{"Endpoint", cfg.Endpoint}, {"STSEndpoint", cfg.STSEndpoint}} {
+		if e.value != "" && !strings.HasPrefix(e.value, "http://") && !strings.HasPrefix(e.value, "https://") {
+			return bad(e.field, fmt.Sprintf("%q", e.value), "must be an http:// or https:// URL")
+		}
+	}
+	return nil
+}
+
+func validBucketName(b string) bool {
+	if len(b) < 3 || len(b) > 63 {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		ch := b[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '.' || ch == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func validSessionName(s string) bool {
+	if len(s) < 2 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || strings.IndexByte("_+=,.@-", ch) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// Client reads objects of one bucket with credentials it keeps fresh. Create it once with [New]
+// and reuse it: it is safe for concurrent use, and its cache and credentials are shared by all
+// callers. The zero value is not usable. Call [Client.Close] when done.
+type Client struct {
+	cfg    Config
+	log    *slog.Logger
+	s3     *s3.Client
+	awsCfg aws.Config // base configuration, with the resolved region and base credentials
+
+	creds   *credentials // credentials.go
+	cache   *cache       // cache.go
+	flights singleflight.Group
+	presign presignState // presign.go; zero value usable
+	scoped  scopedState  // presign.go; zero value usable
+
+	stats counters
+
+	// now is the clock used for expiry decisions; time.Now unless a test sets it.
+	now func() time.Time
+
+	closed    atomic.Bool
+	stop      chan struct{} // closed by Close; background goroutines return when it is
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	transport *http.Transport // the default S3 transport, nil if AWS.HTTPClient was given
+}
+
+// New validates cfg, obtains the first credentials (assuming RoleARN if set) and returns a Client
+// whose background refresher keeps them fresh. An invalid cfg gives an error wrapping
+// [ErrInvalidConfig] that names the field and its value; credentials that cannot be obtained give
+// an error wrapping [ErrCredentials] (or [ErrAccessDenied], [ErrThrottled], [ErrTimeout]).
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	var awsCfg aws.Config
+	if cfg.AWS != nil {
+		awsCfg = cfg.AWS.Copy()
+	} else {
+		loaded, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%w: loading the default AWS config: %v", ErrCredentials, err)
+		}
+		awsCfg = loaded
+	}
+	if awsCfg.Region == "" {
+		return nil, fmt.Errorf("%w: Config.AWS.Region is required (got \"\")", ErrInvalidConfig)
+	}
+	if awsCfg.Credentials == nil {
+		return nil, fmt.Errorf("%w: Config.AWS.Credentials is required (got nil)", ErrInvalidConfig)
+	}
+	c := &Client{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		awsCfg: awsCfg,
+		now:    time.Now,
+		stop:   make(chan struct{}),
+	}
+	if err := c.init(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// init builds the S3 client, the cache and the credentials, and starts the refresher.
+func (c *Client) init(ctx context.Context) error {
+	httpClient := c.awsCfg.HTTPClient
+	if httpClient == nil {
+		bc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConns = c.cfg.MaxConnsPerHost
+			t.MaxIdleConnsPerHost = c.cfg.MaxConnsPerHost
+			c.transport = t
+		})
+		bc.GetTransport() // builds the transport, so that Close can release its connections
+		httpClient = bc
+	}
+	c.cache = newCache(c.cfg.CacheBytes, &c.stats)
+	creds, err := newCredentials(ctx, c)
+	if err != nil {
+		return err
+	}
+	c.creds = creds
+	c.s3 = s3.NewFromConfig(c.awsCfg, func(o *s3.Options) {
+		o.HTTPClient = httpClient
+		o.Credentials = c.creds
+		o.UsePathStyle = c.cfg.UsePathStyle
+		if c.cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(c.cfg.Endpoint)
+		}
+		// Whole-object checksums are not part of S3's contract for every object (multipart
+		// uploads, S3-compatible stores); validate them only when S3 requires it.
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+	})
+	return nil
+}
+
+// goBackground runs f in a goroutine that Close stops (by closing stop) and waits for.
+func (c *Client) goBackground(f func(stop <-chan struct{})) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f(c.stop)
+	}()
+}
+
+// Close stops the background refresher and every other goroutine the Client started, waits for
+// them, and releases idle connections. Calls after Close return [ErrClosed]; bodies already
+// returned stay readable until closed. Close is idempotent and always returns nil.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		close(c.stop)
+		c.wg.Wait()
+		if c.transport != nil {
+			c.transport.CloseIdleConnections()
+		}
+	})
+	return nil
+}
+
+// checkOpen returns ErrClosed after Close.
+func (c *Client) checkOpen() error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Stats is a snapshot of a Client's counters, all since New.
+type Stats struct {
+	CacheHits         int64 // GetObject calls answered from the cache without asking S3
+	CacheMisses       int64 // GetObject calls that found no fresh cache entry
+	Revalidations     int64 // expired entries revalidated with If-None-Match
+	NotModified       int64 // revalidations answered 304 (no body downloaded)
+	Evictions         int64 // entries evicted to stay within CacheBytes
+	CachedBytes       int64 // bytes held by the cache now, per-entry overhead included
+	CachedObjects     int64 // entries in the cache now, negative entries included
+	UpstreamGets      int64 // GetObject requests sent to S3
+	UpstreamHeads     int64 // HeadObject requests sent to S3
+	Deduplicated      int64 // callers that shared another caller's upstream fetch
+	Streamed          int64 // objects streamed from S3 without caching
+	STSCalls          int64 // AssumeRole calls (scoped credentials included)
+	Refreshes         int64 // successful refreshes of the Client's own credentials
+	RefreshFailures   int64 // failed refresh attempts (each retry counts)
+	ForcedRefreshes   int64 // refreshes forced by an S3 ExpiredToken or InvalidAccessKeyId answer
+	Presigned         int64 // URLs signed by Presign
+	PresignCacheHits  int64 // Presign calls answered with a remembered URL
+	ScopedCredentials int64 // scoped credentials issued (reuses excluded)
+}
+
+// counters holds the live values behind Stats.
+type counters struct {
+	cacheHits, cacheMisses, revalidations, notModified, evictions atomic.Int64
+	cachedBytes, cachedObjects                                    atomic.Int64
+	upstreamGets, upstreamHeads, deduplicated, streamed           atomic.Int64
+	stsCalls, refreshes, refreshFailures, forcedRefreshes         atomic.Int64
+	presigned, presignCacheHits, scopedCredentials                atomic.Int64
+}
+
+// Stats returns a snapshot of the Client's counters. It is cheap and safe to call at any time,
+// also after Close.
+func (c *Client) Stats() Stats {
+	s := &c.stats
+	return Stats{
+		CacheHits: s.cacheHits.Load(), CacheMisses: s.cacheMisses.Load(),
+		Revalidations: s.revalidations.Load(), NotModified: s.notModified.Load(),
+		Evictions: s.evictions.Load(), CachedBytes: s.cachedBytes.Load(), CachedObjects: s.cachedObjects.Load(),
+		UpstreamGets: s.upstreamGets.Load(), UpstreamHeads: s.upstreamHeads.Load(),
+		Deduplicated: s.deduplicated.Load(), Streamed: s.streamed.Load(),
+		STSCalls: s.stsCalls.Load(), Refreshes: s.refreshes.Load(), RefreshFailures: s.refreshFailures.Load(),
+		ForcedRefreshes: s.forcedRefreshes.Load(),
+		Presigned:       s.presigned.Load(), PresignCacheHits: s.presignCacheHits.Load(),
+		ScopedCredentials: s.scopedCredentials.Load(),
+	}
+}
+
+// Object is an object read from the bucket. The caller must close Body.
+type Object struct {
+	// Body reads the object's bytes. For a cached object it also implements io.ReadSeeker.
+	Body            io.ReadCloser
+	Size            int64     // length of the whole object in bytes
+	ContentType     string    // as stored in S3; empty if none
+	ContentEncoding string    // as stored in S3 ("gzip" for pre-compressed tiles); empty if none
+	CacheControl    string    // as stored in S3; empty if none
+	ETag            string    // quoted, as S3 sends it
+	LastModified    time.Time // zero if S3 sent none
+
+	// Fields for the handler (fetch.go fills them).
+	data         []byte // the whole object, when served from memory; nil when streamed
+	contentRange string // "bytes a-b/size" when Body holds only a range (streamed objects)
+}
+
+// validateKey reports whether key (already joined with Prefix) may be sent to S3: at most
+// MaxKeyLength bytes of valid UTF-8, no control bytes, no backslash, and no empty, "." or ".."
+// segments. The error wraps ErrInvalidKey and does not echo the key.
+func validateKey(key string) error {
+	if key == "" {
+		return fmt.Errorf("%w: empty", ErrInvalidKey)
+	}
+	if len(key) > MaxKeyLength {
+		return fmt.Errorf("%w: longer than %d bytes (got %d)", ErrInvalidKey, MaxKeyLength, len(key))
+	}
+	if !utf8.ValidString(key) {
+		return fmt.Errorf("%w: not valid UTF-8", ErrInvalidKey)
+	}
+	for i := 0; i < len(key); i++ {
+		if ch := key[i]; ch < 0x20 || ch == 0x7f {
+			return fmt.Errorf("%w: control byte 0x%02x at offset %d", ErrInvalidKey, ch, i)
+		} else if ch == '\\' {
+			return fmt.Errorf("%w: backslash at offset %d", ErrInvalidKey, i)
+		}
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		switch seg {
+		case "":
+			return fmt.Errorf("%w: empty path segment", ErrInvalidKey)
+		case ".", "..":
+			return fmt.Errorf("%w: %q path segment", ErrInvalidKey, seg)
+		}
+	}
+	return nil
+}
+
+// objectKey validates key and returns the S3 key Prefix+key. Errors wrap ErrInvalidKey.
+func (c *Client) objectKey(key string) (string, error) {
+	full := c.cfg.Prefix + key
+	if key == "" {
+		return "", fmt.Errorf("%w: empty", ErrInvalidKey)
+	}
+	if err := validateKey(full); err != nil {
+		return "", err
+	}
+	return full, nil
+}
