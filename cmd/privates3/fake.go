@@ -18,9 +18,6 @@ import (
 	"github.com/privates3/privates3/privates3test"
 )
 
-// fakeTilesMaxZoom is the deepest zoom of the tiles `privates3 fake -tiles` uploads.
-const fakeTilesMaxZoom = 4
-
 // runFake is `privates3 fake`: the fake S3 and STS of privates3test, alone, for other clients.
 func runFake(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("privates3 fake", flag.ContinueOnError)
@@ -28,7 +25,7 @@ func runFake(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	addr := fl.String("addr", "127.0.0.1:9000", "listen `address` (host:port); keep it on loopback: the fake's keys are printed for anyone")
 	bucket := fl.String("bucket", "demo", "`bucket` the printed role may read, and where -seed and -tiles upload")
 	seed := fl.String("seed", "", "upload the files under `dir` into the bucket (keys are their paths relative to dir)")
-	tiles := fl.Bool("tiles", false, fmt.Sprintf("upload the demo map tiles (zoom 0-%d) under the key prefix %s", fakeTilesMaxZoom, demoPrefix))
+	tiles := fl.Int("tiles", -1, "upload the demo map tiles of zoom 0 to `N` (at most 8) under the key prefix "+demoPrefix+"; -1: none")
 	region := fl.String("region", privates3test.DefaultRegion, "`region` the fake claims to be in")
 	fl.Usage = func() {
 		fmt.Fprint(stderr, `Usage:
@@ -64,6 +61,9 @@ Flags:
 	if *region == "" {
 		return usage("-region must not be empty")
 	}
+	if *tiles < -1 || *tiles > 8 {
+		return usage("-tiles must be between -1 and 8 (got %d)", *tiles)
+	}
 
 	// The fake runs in-process and this command serves its handler, so that the listener is
 	// exactly -addr (including port 0) and a busy port is an error rather than a panic.
@@ -80,8 +80,8 @@ Flags:
 		}
 		seeded = append(seeded, fmt.Sprintf("%d files (%d bytes) from %s", n, size, *seed))
 	}
-	if *tiles {
-		n, size, err := generateTiles(ctx, demoSeed, fakeTilesMaxZoom, func(key string, body []byte) error {
+	if *tiles >= 0 {
+		n, size, err := generateTiles(ctx, demoSeed, *tiles, func(key string, body []byte) error {
 			srv.PutObject(*bucket, demoPrefix+key, body,
 				privates3test.ContentType("image/png"), privates3test.CacheControl(demoCacheControl))
 			return nil
@@ -119,12 +119,13 @@ Flags:
 		w.printf("export %s=%s\n", kv[0], shellQuote(kv[1]))
 	}
 	w.printf("unset AWS_SESSION_TOKEN AWS_PROFILE\n")
+	w.printf("# AWS CLI older than 2.13 ignores AWS_ENDPOINT_URL: add --endpoint-url \"$AWS_ENDPOINT_URL\" (path-style).\n")
 	for _, s := range seeded {
 		w.printf("# s3://%s/: %s\n", *bucket, s)
 	}
 	serveCmd := `privates3 -bucket "$PRIVATES3_BUCKET" -role-arn "$PRIVATES3_ROLE_ARN" -endpoint "$AWS_ENDPOINT_URL"`
-	if *tiles {
-		serveCmd += " -prefix " + demoPrefix
+	if *tiles >= 0 {
+		serveCmd += fmt.Sprintf(" -prefix %s -probe-key 0/0/0.png -max-zoom %d", demoPrefix, *tiles)
 	}
 	w.printf("# Serve it: %s -addr 127.0.0.1:8080\n", serveCmd)
 	if w.err != nil {

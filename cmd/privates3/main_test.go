@@ -91,6 +91,7 @@ func TestRunExitCodes(t *testing.T) {
 		{[]string{"fake", "-bucket", "Not_A_Bucket"}, exitUsage, "-bucket must be"},
 		{[]string{"fake", "-addr", "9000"}, exitUsage, "-addr must be host:port"},
 		{[]string{"fake", "-nope"}, exitUsage, "flag provided but not defined"},
+		{[]string{"fake", "-tiles", "9"}, exitUsage, "-tiles must be between -1 and 8"},
 		{[]string{"fake", "-addr", "127.0.0.1:0", "-seed", "/nonexistent/privates3"}, exitError, "seeding s3://demo/ from /nonexistent/privates3"},
 	}
 	for _, tt := range tests {
@@ -155,6 +156,8 @@ func TestStartErrors(t *testing.T) {
 			[]string{"cannot assume role arn:aws:iam::" + privates3test.AccountID + ":role/nobody"}},
 		{"missing probe key", []string{"-bucket", "readable", "-role-arn", reader, "-probe-key", "nothing-here"},
 			[]string{`probe key "nothing-here" not found in s3://readable/`}},
+		{"no such bucket", []string{"-bucket", "nonexistent", "-role-arn", fake.ReaderRole("nonexistent")},
+			[]string{`bucket "nonexistent" does not exist`}},
 		{"busy address", []string{"-bucket", "readable", "-role-arn", reader, "-addr", busy.Addr().String()},
 			[]string{"address already in use"}},
 	}
@@ -162,8 +165,11 @@ func TestStartErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			args := append([]string{"-addr", "127.0.0.1:0", "-endpoint", fake.URL, "-log-level", "error"}, tt.args...)
-			code := runServe(context.Background(), args, &stdout, &stderr, func(a *app) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			code := runServe(ctx, args, &stdout, &stderr, func(a *app) {
 				t.Errorf("server started")
+				cancel()
 			})
 			if code != exitError {
 				t.Errorf("exit code %d, want %d", code, exitError)
@@ -172,6 +178,7 @@ func TestStartErrors(t *testing.T) {
 			if len(lines) != 1 || !strings.HasPrefix(lines[0], "privates3: ") {
 				t.Fatalf("stderr is not one line starting with \"privates3: \":\n%s", stderr.String())
 			}
+			t.Log(lines[0])
 			for _, w := range tt.want {
 				if !strings.Contains(lines[0], w) {
 					t.Errorf("error line does not contain %q:\n%s", w, lines[0])

