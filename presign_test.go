@@ -116,7 +116,9 @@ func TestPresignFetch(t *testing.T) {
 		{"parameter added", func(q url.Values, _ *url.URL) { q.Set("response-content-language", "fr") }},
 		{"override changed", func(q url.Values, _ *url.URL) { q.Set("response-content-type", "text/html") }},
 		{"expiry extended", func(q url.Values, _ *url.URL) { q.Set("X-Amz-Expires", "604800") }},
-		{"date moved", func(q url.Values, _ *url.URL) { q.Set("X-Amz-Date", u.SignedAt.Add(time.Minute).Format("20060102T150405Z")) }},
+		{"date moved", func(q url.Values, _ *url.URL) {
+			q.Set("X-Amz-Date", u.SignedAt.Add(time.Minute).Format("20060102T150405Z"))
+		}},
 		{"token removed", func(q url.Values, _ *url.URL) { q.Del("X-Amz-Security-Token") }},
 		{"other key", func(_ url.Values, u *url.URL) { u.Path = strings.Replace(u.Path, "/2 ", "/3 ", 1); u.RawPath = "" }},
 	}
