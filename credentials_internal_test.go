@@ -17,7 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 )
 
-const testSecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY"
+const credsTestSecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY"
 
 // stubSTS stands in for AssumeRole: every call is numbered, and fn decides the answer.
 type stubSTS struct {
@@ -53,8 +53,8 @@ func issue(life time.Duration) func(context.Context, int64) (aws.Credentials, er
 	return func(_ context.Context, n int64) (aws.Credentials, error) {
 		return aws.Credentials{
 			AccessKeyID:     fmt.Sprintf("ASIA%d", n),
-			SecretAccessKey: testSecret,
-			SessionToken:    "token-" + testSecret,
+			SecretAccessKey: credsTestSecret,
+			SessionToken:    "token-" + credsTestSecret,
 			CanExpire:       life > 0,
 			Expires:         time.Now().Add(life),
 		}, nil
@@ -227,7 +227,7 @@ func TestCredentialsRetryWithLastGood(t *testing.T) {
 		if !strings.Contains(logs.String(), "credentials refresh failed") || !strings.Contains(logs.String(), "Throttling") {
 			t.Errorf("log lacks the failure: %s", logs.String())
 		}
-		if strings.Contains(logs.String(), testSecret) {
+		if strings.Contains(logs.String(), credsTestSecret) {
 			t.Errorf("log contains the secret")
 		}
 
@@ -285,7 +285,7 @@ func TestCredentialsExpiredErrors(t *testing.T) {
 					if !strings.Contains(err.Error(), "expired at 2000-01-01T01:00:00Z") {
 						t.Errorf("error does not say when the credentials expired: %v", err)
 					}
-					if strings.Contains(err.Error(), testSecret) {
+					if strings.Contains(err.Error(), credsTestSecret) {
 						t.Errorf("error contains the secret")
 					}
 					if d := time.Since(start); d > tc.maxDelay {
