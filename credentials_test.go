@@ -163,7 +163,7 @@ func TestCredentialsSTSOutage(t *testing.T) {
 				defer done()
 				start := time.Now()
 				first, _ := c.CredsRetrieve(context.Background())
-				sleepUntil := func(d time.Duration) { time.Sleep(start.Add(d).Sub(time.Now())) }
+				sleepUntil := func(d time.Duration) { time.Sleep(time.Until(start.Add(d))) }
 
 				sleepUntil(45 * time.Minute)
 				removeErrors := srv.InjectFault(privates3test.Fault{Op: privates3test.OpAssumeRole, Status: 500, Code: "InternalFailure"})
