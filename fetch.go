@@ -335,8 +335,8 @@ func (c *Client) stream(ctx context.Context, key, full, rng string) (*Object, er
 		err = context.Cause(cl.ctx)
 	}
 	if err != nil {
-		cl.stop()
 		err = c.upstreamError("GetObject", key, err, cl.ctx)
+		cl.stop()
 		if errors.Is(err, ErrNotFound) {
 			c.rememberNotFound(full, nil)
 		}

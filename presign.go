@@ -137,9 +137,9 @@ func validHeaderValue(v string) bool {
 
 // presignKey identifies one remembered URL.
 type presignKey struct {
-	key                                   string // full S3 key
-	start                                 int64  // window start, Unix seconds
-	expiry, window                        time.Duration
+	key                                    string // full S3 key
+	start                                  int64  // window start, Unix seconds
+	expiry, window                         time.Duration
 	contentType, disposition, cacheControl string
 }
 

@@ -359,13 +359,14 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 func (c *Client) init(ctx context.Context) error {
 	httpClient := c.awsCfg.HTTPClient
 	if httpClient == nil {
-		bc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-			t.MaxIdleConns = c.cfg.MaxConnsPerHost
-			t.MaxIdleConnsPerHost = c.cfg.MaxConnsPerHost
-			c.transport = t
-		})
-		bc.GetTransport() // builds the transport, so that Close can release its connections
-		httpClient = bc
+		// The SDK's default transport settings, on a transport of our own: a BuildableClient
+		// clones its transport when built, so Close could not release the connections of the
+		// one it uses.
+		t := awshttp.NewBuildableClient().GetTransport()
+		t.MaxIdleConns = c.cfg.MaxConnsPerHost
+		t.MaxIdleConnsPerHost = c.cfg.MaxConnsPerHost
+		c.transport = t
+		httpClient = &http.Client{Transport: t}
 	}
 	c.cache = newCache(c.cfg.CacheBytes, &c.stats)
 	creds, err := newCredentials(ctx, c)
