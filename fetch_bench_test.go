@@ -162,4 +162,3 @@ func BenchmarkGetObjectLarge(b *testing.B) {
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(size>>20, "object-MiB")
 }
-
