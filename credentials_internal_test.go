@@ -662,3 +662,38 @@ func TestAssumeRoleArguments(t *testing.T) {
 	}
 	c.creds.shutdown()
 }
+
+// BenchmarkCredentialsRetrieve compares the hot path of Retrieve with the SDK's CredentialsCache,
+// as every S3 request calls it: run both and compare ns/op
+// (go test -run NONE -bench CredentialsRetrieve -cpu 1,2 .).
+func BenchmarkCredentialsRetrieve(b *testing.B) {
+	ctx := context.Background()
+	valid := aws.Credentials{AccessKeyID: "ASIA1", SecretAccessKey: credsTestSecret, SessionToken: "t", CanExpire: true, Expires: time.Now().Add(time.Hour)}
+	b.Run("privates3", func(b *testing.B) {
+		c := &Client{cfg: Config{Bucket: "bkt"}.withDefaults(), now: time.Now, stop: make(chan struct{})}
+		cr := newCredentialsUnstarted(c)
+		cr.fetch = func(context.Context) (aws.Credentials, error) { return valid, nil }
+		if err := cr.start(ctx, c.goBackground); err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := cr.Retrieve(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("aws.CredentialsCache", func(b *testing.B) {
+		cc := aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return valid, nil }),
+			func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = 10 * time.Minute })
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := cc.Retrieve(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+}
