@@ -23,3 +23,9 @@ func ObjectContentRange(o *Object) string { return o.contentRange }
 
 // IsRangeNotSatisfiable reports whether err wraps errRangeNotSatisfiable.
 func IsRangeNotSatisfiable(err error) bool { return errors.Is(err, errRangeNotSatisfiable) }
+
+// PrefixRange and RangeTotal export the parsers of fetch.go.
+var (
+	PrefixRange = prefixRange
+	RangeTotal  = rangeTotal
+)

@@ -673,3 +673,79 @@ func compareReaders(got, want io.Reader) (int64, error) {
 		}
 	}
 }
+
+func TestPrefixRange(t *testing.T) {
+	tests := []struct {
+		rng  string
+		size int64
+		last int64
+		ok   bool
+	}{
+		{"bytes=0-", 100, 99, true},
+		{"bytes=0-0", 100, 0, true},
+		{"bytes=0-49", 100, 49, true},
+		{"bytes=0-1000", 100, 99, true},
+		{"bytes=1-", 100, 0, false},
+		{"bytes=0-1,5-6", 100, 0, false},
+		{"bytes=-5", 100, 0, false},
+		{"bytes=0--1", 100, 0, false},
+		{"bytes=0-x", 100, 0, false},
+		{"bytes=0-+1", 100, 0, false},
+		{"bytes=0-99999999999999999999", 100, 99, true},
+		{"items=0-1", 100, 0, false},
+		{"", 100, 0, false},
+		{"bytes=0-", 0, 0, false},
+		{"bytes=0-", -1, 0, false},
+	}
+	for _, tt := range tests {
+		last, ok := privates3.PrefixRange(tt.rng, tt.size)
+		if ok != tt.ok || ok && last != tt.last {
+			t.Errorf("prefixRange(%q, %d) = %d, %v; want %d, %v", tt.rng, tt.size, last, ok, tt.last, tt.ok)
+		}
+	}
+}
+
+func FuzzPrefixRange(f *testing.F) {
+	for _, s := range []string{"bytes=0-", "bytes=0-10", "bytes=0-99999999999999999999", "bytes=5-", "bytes=0-+1"} {
+		f.Add(s, int64(100))
+	}
+	f.Fuzz(func(t *testing.T, rng string, size int64) {
+		last, ok := privates3.PrefixRange(rng, size)
+		if ok && (last < 0 || last >= size) {
+			t.Errorf("prefixRange(%q, %d) = %d outside the object", rng, size, last)
+		}
+	})
+}
+
+func TestRangeTotal(t *testing.T) {
+	tests := []struct {
+		cr    string
+		total int64
+		ok    bool
+	}{
+		{"bytes 0-9/100", 100, true},
+		{"bytes 90-99/100", 100, true},
+		{"bytes 0-9/*", 0, false},
+		{"bytes */100", 100, true},
+		{"", 0, false},
+		{"bytes 0-9/-5", 0, false},
+		{"bytes 0-9/1e3", 0, false},
+	}
+	for _, tt := range tests {
+		total, ok := privates3.RangeTotal(tt.cr)
+		if ok != tt.ok || ok && total != tt.total {
+			t.Errorf("rangeTotal(%q) = %d, %v; want %d, %v", tt.cr, total, ok, tt.total, tt.ok)
+		}
+	}
+}
+
+func FuzzRangeTotal(f *testing.F) {
+	for _, s := range []string{"bytes 0-9/100", "bytes */5", "bytes 0-1/x", "/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, cr string) {
+		if total, ok := privates3.RangeTotal(cr); ok && total < 0 {
+			t.Errorf("rangeTotal(%q) = %d", cr, total)
+		}
+	})
+}

@@ -83,6 +83,13 @@ func TestPresignStoreBounded(t *testing.T) {
 	if p.len() != before {
 		t.Errorf("len after replacing = %d, want %d", p.len(), before)
 	}
+	// An entry in use survives rotations: looking it up moves it to the current generation.
+	for i := 100; i < 120; i++ {
+		p.store(key(i), presignEntry{})
+		if _, ok := p.lookup(key(97)); !ok {
+			t.Fatalf("entry 97, looked up after every store, dropped after storing %d", i)
+		}
+	}
 }
 
 func TestScopedPrefix(t *testing.T) {
