@@ -749,3 +749,38 @@ func FuzzRangeTotal(f *testing.F) {
 		}
 	})
 }
+
+// TestConcurrentColdLargeObject: callers arriving together for a cold large object share the
+// shared fetch's response (one of them streams it) and the others stream their own; each gets
+// the right bytes, and only one response is ever shared.
+func TestConcurrentColdLargeObject(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const size = 2 << 20
+		srv := privates3test.NewServer(privates3test.InProcess())
+		defer srv.Close()
+		srv.PutSyntheticObject(bucket, "v.mp4", size)
+		srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Latency: time.Second, Times: 1})
+		c := newFakeClient(t, srv, nil)
+		defer c.Close()
+		const n = 5
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				obj, err := c.GetObject(t.Context(), "v.mp4")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer obj.Body.Close()
+				if got, err := compareReaders(obj.Body, privates3test.SyntheticReader(size)); err != nil || got != size {
+					t.Errorf("read %d bytes: %v", got, err)
+				}
+			})
+		}
+		wg.Wait()
+		st := c.Stats()
+		if got := srv.CountKey(privates3test.OpGetObject, "v.mp4"); got != n || st.Streamed != n || st.Deduplicated != n-1 {
+			t.Errorf("GETs %d, Streamed %d, Deduplicated %d; want %d, %d, %d", got, st.Streamed, st.Deduplicated, n, n, n-1)
+		}
+	})
+}
