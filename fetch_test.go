@@ -784,3 +784,28 @@ func TestConcurrentColdLargeObject(t *testing.T) {
 		}
 	})
 }
+
+// TestRangeOfSmallObject: a range asked of a cacheable object is not forwarded: the whole object
+// is fetched once (a complete 200 body), cached, and served from memory for every range.
+func TestRangeOfSmallObject(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := privates3test.NewServer(privates3test.InProcess())
+		defer srv.Close()
+		srv.PutObject(bucket, "k", []byte("0123456789"))
+		c := newFakeClient(t, srv, nil)
+		defer c.Close()
+		for _, rng := range []string{"bytes=2-4", "bytes=0-", "bytes=100-"} {
+			obj, err := c.GetRange(t.Context(), "k", rng)
+			if err != nil {
+				t.Fatalf("%s: %v", rng, err)
+			}
+			if got := string(readAll(t, obj)); got != "0123456789" || privates3.ObjectContentRange(obj) != "" ||
+				string(privates3.ObjectData(obj)) != "0123456789" {
+				t.Errorf("%s: body %q, Content-Range %q; want the whole object from memory", rng, got, privates3.ObjectContentRange(obj))
+			}
+		}
+		if got := srv.CountKey(privates3test.OpGetObject, "k"); got != 1 {
+			t.Errorf("GETs: %d, want 1", got)
+		}
+	})
+}
