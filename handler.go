@@ -56,8 +56,9 @@ type HandlerOptions struct {
 	Mode Mode
 
 	// Key returns the object key of a request (without Config.Prefix, which is always added). If
-	// nil, the request's URL path with one leading slash removed: mount the handler with
-	// http.StripPrefix, so that "/tiles/3/4/2.png" under "/tiles/" reads the key "3/4/2.png". An
+	// nil, the request's (decoded) URL path, as is: mount the handler with http.StripPrefix and a
+	// prefix ending in a slash, so that "/tiles/3/4/2.png" under "/tiles/" reads the key
+	// "3/4/2.png" (a path still starting with a slash has an empty segment and is refused). An
 	// error from Key, like a key that fails validation (see [ErrInvalidKey]), is answered 400
 	// Bad Request and nothing is fetched.
 	Key func(r *http.Request) (string, error)
@@ -103,7 +104,8 @@ type HandlerOptions struct {
 // browsers reuse the redirect and the URL together.
 //
 // Errors map to statuses: not found 404; access denied 403 (and one log line naming S3's code);
-// throttled 503 with Retry-After; upstream timeout 504; Client closed 503; any other failure 502.
+// throttled 503 with Retry-After; upstream timeout 504; Client closed 503; Presign options out of
+// range 500; any other failure 502.
 // Bodies are short fixed texts: never the key, S3's message or a credential. When the HTTP client
 // has gone away, nothing is written and the event is logged at debug level.
 func (c *Client) Handler(opts *HandlerOptions) http.Handler {
@@ -168,7 +170,7 @@ func (h *handler) key(r *http.Request) (string, error) {
 		}
 		key = k
 	} else {
-		key = strings.TrimPrefix(r.URL.Path, "/")
+		key = r.URL.Path
 	}
 	if _, err := h.c.objectKey(key); err != nil {
 		return "", err
@@ -548,7 +550,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var status int
 	switch {
-	case errors.Is(err, ErrInvalidKey), errors.Is(err, ErrInvalidOption):
+	case errors.Is(err, ErrInvalidKey):
 		status = http.StatusBadRequest
 	case errors.Is(err, ErrNotFound):
 		status = http.StatusNotFound
@@ -561,12 +563,16 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusServiceUnavailable
 	case errors.Is(err, ErrClosed):
 		status = http.StatusServiceUnavailable
+	case errors.Is(err, ErrInvalidOption):
+		// HandlerOptions.Presign is out of range: the server's mistake, not the client's.
+		h.c.log.ErrorContext(ctx, "privates3: handler: invalid HandlerOptions", "err", err)
+		status = http.StatusInternalServerError
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		status = http.StatusGatewayTimeout
 	default:
 		status = http.StatusBadGateway
 	}
-	if status >= 500 && status != http.StatusServiceUnavailable || errors.Is(err, ErrThrottled) {
+	if status == http.StatusBadGateway || status == http.StatusGatewayTimeout || errors.Is(err, ErrThrottled) {
 		h.c.log.WarnContext(ctx, "privates3: handler: upstream failure", "status", status, "err", err)
 	}
 	writeError(w, status)
