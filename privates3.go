@@ -404,6 +404,9 @@ func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
 		close(c.stop)
+		if c.cache != nil {
+			c.cache.close() // cancels and waits for shared fetches (fetch.go)
+		}
 		c.wg.Wait()
 		if c.transport != nil {
 			c.transport.CloseIdleConnections()

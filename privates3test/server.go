@@ -1,0 +1,411 @@
+// Package privates3test provides fake Amazon S3 and STS servers for tests, used like
+// [net/http/httptest].
+//
+// A [Server] speaks the S3 REST API (path-style: GetObject, HeadObject, PutObject, DeleteObject)
+// and the STS query API (AssumeRole, GetCallerIdentity) on one loopback URL, as AWS does for any
+// correct client, not only for privates3:
+//
+//   - It verifies SigV4 signatures, in Authorization headers and in presigned queries, over
+//     exactly the signed headers, with the payload hash checked.
+//   - It issues temporary credentials (ASIA… keys with session tokens) that expire on the
+//     server's clock, and rejects expired or unknown tokens and expired presigned URLs.
+//   - It evaluates the assumed role's identity policy intersected with the session policy.
+//   - It answers with AWS's XML error shapes and codes.
+//
+// A test controls it through a clock ([Server.Advance], [Server.SetTime]), fault injection
+// ([Server.InjectFault]: error statuses, throttling, latency, hangs, dropped connections) and
+// request counters ([Server.Count]).
+//
+// # Identities
+//
+// Every server has one base IAM user ([Server.BaseCredentials], account 123456789012) that may
+// do anything in S3 (like a bucket owner) and may assume every role. Roles are added with
+// [Server.AddRole]; [Server.ReaderRole] creates a read-only role for one bucket. Temporary
+// credentials may do what their role's policy, intersected with the session policy, allows.
+// Policies support Effect Allow and Deny, Action, NotAction, Resource and NotResource (a string
+// or an array), with the wildcards * and ?. Statements with a Condition are ignored (they
+// neither allow nor deny).
+//
+// # Time
+//
+// The server's clock ([Server.Now]) is real time plus an offset that [Server.Advance] and
+// [Server.SetTime] change. Every expiry decision uses it: the expiration of temporary
+// credentials, of presigned URLs, and the Last-Modified time of new objects.
+//
+// The clock-skew check (RequestTimeTooSkewed, more than 15 minutes between the request's
+// X-Amz-Date and the server's time) compares against real time instead, and the Date header of
+// every response is real time. The reason: AWS SDKs (aws-sdk-go-v2 among them) correct their
+// signing time by the skew they observe in the Date header, and every other client signs with
+// its own real clock; if the skew check followed the advanced clock, advancing it by an hour to
+// expire a token would make every later request of such a client fail as skewed, which is not
+// what a test of token expiry wants. Inside a [testing/synctest] bubble, real time is the
+// bubble's fake time, so time.Sleep moves both clocks together.
+//
+// # In-process mode
+//
+// With [InProcess], the server does not listen on any socket: [Server.Client] reaches it over
+// in-memory connections ([net.Pipe]), which makes it usable inside [testing/synctest] bubbles
+// (create the Server inside the bubble).
+package privates3test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/privates3/privates3"
+)
+
+// Operation names, for [Fault.Op], [Server.Count] and [Server.CountKey].
+const (
+	OpGetObject         = "GetObject"
+	OpHeadObject        = "HeadObject"
+	OpPutObject         = "PutObject"
+	OpDeleteObject      = "DeleteObject"
+	OpAssumeRole        = "AssumeRole"
+	OpGetCallerIdentity = "GetCallerIdentity"
+)
+
+// AccountID is the AWS account of every identity of a Server.
+const AccountID = "123456789012"
+
+// InProcessURL is the URL of a Server created with [InProcess]. The host does not resolve: only
+// [Server.Client] reaches the server.
+const InProcessURL = "http://privates3test.invalid"
+
+// DefaultRegion is the region of a Server unless [Region] says otherwise.
+const DefaultRegion = "us-east-1"
+
+// Option configures a Server created by [NewServer].
+type Option func(*options)
+
+type options struct {
+	inProcess bool
+	addr      string
+	region    string
+}
+
+// InProcess makes the server listen on no socket: its URL is [InProcessURL], which does not
+// resolve, and only [Server.Client] (and [Server.AWSConfig], [Server.Config], which use it)
+// reach it, over in-memory connections. Use it inside [testing/synctest] bubbles.
+func InProcess() Option { return func(o *options) { o.inProcess = true } }
+
+// Listen makes the server listen on addr (host:port) instead of 127.0.0.1 on a random port. The
+// host must be a loopback address or "localhost"; NewServer panics otherwise, so that a fake
+// with well-known keys never listens on a public interface.
+func Listen(addr string) Option { return func(o *options) { o.addr = addr } }
+
+// Region sets the server's region (used in signatures). If not given, [DefaultRegion].
+func Region(r string) Option { return func(o *options) { o.region = r } }
+
+// Server is a fake S3 and STS server. Create it with [NewServer] and stop it with
+// [Server.Close]. All methods are safe for concurrent use, also while requests are served.
+type Server struct {
+	// URL is the base URL of the server, "http://127.0.0.1:port" without a trailing slash, or
+	// [InProcessURL] in in-process mode. S3 buckets are addressed path-style: URL/bucket/key.
+	URL string
+
+	region    string
+	inProcess bool
+	handler   http.Handler
+	httpSrv   *http.Server
+	listener  net.Listener
+	client    *http.Client
+	transport *http.Transport
+	serveDone chan struct{}
+
+	// clock offset from real time, in nanoseconds.
+	offset atomic.Int64
+
+	requestSeq atomic.Uint64
+
+	base aws.Credentials
+
+	mu       sync.Mutex         // guards the fields below
+	buckets  map[string]*bucket // by name
+	roles    map[string]*role   // by ARN
+	sessions map[string]*session
+	tokens   map[string]*session // by session token
+	faults   []*faultEntry
+	counts   map[string]int
+	keyCount map[[2]string]int
+
+	closeMu  sync.Mutex // guards closed, and handlers.Add against Close
+	closed   bool
+	closing  chan struct{} // closed by Close: hanging handlers return
+	handlers sync.WaitGroup
+}
+
+// NewServer starts a fake S3 and STS server on a loopback address (127.0.0.1, random port) and
+// returns it; the caller must Close it. Like [net/http/httptest.NewServer], it panics if it cannot
+// listen, or if [Listen] names a non-loopback address.
+func NewServer(opts ...Option) *Server {
+	o := options{region: DefaultRegion}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	s := &Server{
+		region:    o.region,
+		inProcess: o.inProcess,
+		buckets:   map[string]*bucket{},
+		roles:     map[string]*role{},
+		sessions:  map[string]*session{},
+		tokens:    map[string]*session{},
+		counts:    map[string]int{},
+		keyCount:  map[[2]string]int{},
+		closing:   make(chan struct{}),
+		serveDone: make(chan struct{}),
+	}
+	s.base = aws.Credentials{
+		AccessKeyID:     "AKIA" + randomString(16, upperAlnum),
+		SecretAccessKey: randomString(40, secretAlphabet),
+		Source:          "privates3test",
+	}
+	s.handler = http.HandlerFunc(s.serveHTTP)
+	s.httpSrv = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: time.Minute,
+		// The handler checks the header size itself, to answer with S3's XML error.
+		MaxHeaderBytes: 1 << 20,
+		ErrorLog:       nil,
+	}
+	s.transport = &http.Transport{
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   false,
+	}
+	if o.inProcess {
+		pl := newPipeListener()
+		s.listener = pl
+		s.URL = InProcessURL
+		s.transport.DialContext = pl.dial
+	} else {
+		addr := o.addr
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		if err := checkLoopback(addr); err != nil {
+			panic("privates3test: " + err.Error())
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			panic(fmt.Sprintf("privates3test: failed to listen on %s: %v", addr, err))
+		}
+		s.listener = l
+		s.URL = "http://" + l.Addr().String()
+	}
+	s.client = &http.Client{Transport: s.transport}
+	go func() {
+		defer close(s.serveDone)
+		_ = s.httpSrv.Serve(s.listener)
+	}()
+	return s
+}
+
+// checkLoopback accepts host:port whose host is a loopback IP or "localhost".
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("invalid listen address %q: %v", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("listen address %q is not a loopback address", addr)
+	}
+	return nil
+}
+
+// Close stops the server: it closes the listener and every connection, makes hanging requests
+// return, and waits for all handlers to finish. It is idempotent.
+func (s *Server) Close() {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return
+	}
+	s.closed = true
+	close(s.closing)
+	s.closeMu.Unlock()
+
+	_ = s.httpSrv.Close()
+	<-s.serveDone
+	s.handlers.Wait()
+	s.transport.CloseIdleConnections()
+}
+
+// Handler returns the server's http.Handler, for serving it another way (for example with
+// httptest.NewRecorder). The requests' Host header takes part in signatures like any other
+// signed header. A Drop fault needs a connection that can be hijacked.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Client returns an HTTP client that reaches the server: over loopback TCP, or over in-memory
+// connections in in-process mode. It is shared; Close closes its idle connections.
+func (s *Server) Client() *http.Client { return s.client }
+
+// Region returns the server's region.
+func (s *Server) Region() string { return s.region }
+
+// BaseCredentials returns the static keys (AKIA…) of the server's base IAM user, which may do
+// anything in S3 and may assume every role. They are random per Server.
+func (s *Server) BaseCredentials() aws.Credentials { return s.base }
+
+// AWSConfig returns an SDK configuration for the server: its region, the base user's credentials,
+// BaseEndpoint set to URL, and in in-process mode HTTPClient set to [Server.Client]. S3 clients
+// made from it need UsePathStyle.
+func (s *Server) AWSConfig() aws.Config {
+	cfg := aws.Config{
+		Region:       s.region,
+		Credentials:  aws.NewCredentialsCache(staticProvider{s.base}),
+		BaseEndpoint: aws.String(s.URL),
+	}
+	if s.inProcess {
+		cfg.HTTPClient = s.client
+	}
+	return cfg
+}
+
+type staticProvider struct{ c aws.Credentials }
+
+func (p staticProvider) Retrieve(context.Context) (aws.Credentials, error) { return p.c, nil }
+
+// Config returns a privates3.Config wired to the server for bucket: Endpoint and STSEndpoint set
+// to URL, UsePathStyle, AWS set to [Server.AWSConfig], and RoleARN set to [Server.ReaderRole].
+func (s *Server) Config(bucket string) privates3.Config {
+	awsCfg := s.AWSConfig()
+	return privates3.Config{
+		Bucket:       bucket,
+		RoleARN:      s.ReaderRole(bucket),
+		AWS:          &awsCfg,
+		Endpoint:     s.URL,
+		STSEndpoint:  s.URL,
+		UsePathStyle: true,
+	}
+}
+
+// Now returns the server's clock: real time plus the offset set by Advance and SetTime.
+func (s *Server) Now() time.Time { return time.Now().Add(time.Duration(s.offset.Load())) }
+
+// Advance moves the server's clock forward by d (backward if d is negative).
+func (s *Server) Advance(d time.Duration) { s.offset.Add(int64(d)) }
+
+// SetTime sets the server's clock to t; it then runs on from t at real-time speed.
+func (s *Server) SetTime(t time.Time) { s.offset.Store(int64(t.Sub(time.Now()))) }
+
+// Count returns the number of requests received for op (one of the Op constants), whatever their
+// outcome (faults and errors included), since the server started or ResetCounts.
+func (s *Server) Count(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts[op]
+}
+
+// CountKey is Count for the S3 requests of op on one key (of any bucket).
+func (s *Server) CountKey(op, key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keyCount[[2]string{op, key}]
+}
+
+// ResetCounts sets every counter to zero.
+func (s *Server) ResetCounts() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.counts)
+	clear(s.keyCount)
+}
+
+func (s *Server) count(op, key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.counts[op]++
+	if key != "" {
+		s.keyCount[[2]string{op, key}]++
+	}
+}
+
+// nextRequestID returns a new request ID, unique within the server.
+func (s *Server) nextRequestID() string {
+	return fmt.Sprintf("PS3T%012X", s.requestSeq.Add(1))
+}
+
+const (
+	upperAlnum     = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	secretAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+)
+
+// randomString returns n characters drawn uniformly from alphabet (whose length divides 256).
+func randomString(n int, alphabet string) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// pipeListener is a net.Listener whose connections are in-memory pipes created by dial.
+type pipeListener struct {
+	conns     chan net.Conn
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+func (l *pipeListener) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	client, server := net.Pipe()
+	select {
+	case l.conns <- server:
+		return client, nil
+	case <-l.done:
+		client.Close()
+		server.Close()
+		return nil, fmt.Errorf("privates3test: dial %s: %w", addr, errServerClosed)
+	case <-ctx.Done():
+		client.Close()
+		server.Close()
+		return nil, ctx.Err()
+	}
+}
+
+var errServerClosed = errors.New("privates3test: server closed")
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "privates3test.invalid:80" }
+
+// hasPrefixFold reports whether s starts with prefix, ignoring ASCII case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
