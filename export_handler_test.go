@@ -2,8 +2,9 @@ package privates3
 
 // Exports of handler internals for the tests of package privates3_test.
 
-// SingleRange reports whether a Range header value is forwarded to S3 (one well-formed range).
-var SingleRange = singleRange
+// RangeSpecs counts the ranges of a valid Range header value (0 if invalid) and drops the
+// unsatisfiable ones.
+var RangeSpecs = rangeSpecs
 
 // ETagListMatches evaluates an If-Match (weak=false) or If-None-Match (weak=true) list.
 var ETagListMatches = etagListMatches

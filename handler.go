@@ -203,12 +203,20 @@ func (h *handler) redirect(w http.ResponseWriter, r *http.Request, key string) {
 func (h *handler) proxy(w http.ResponseWriter, r *http.Request, key string) {
 	head := r.Method == http.MethodHead
 	rng := ""
-	if !head {
-		// Only a single well-formed range is forwarded to S3 (for streamed objects); anything
-		// else is ignored there, which RFC 9110 allows, and ServeContent handles cached objects.
-		if v := r.Header.Get("Range"); v != "" && singleRange(v) {
+	rewrite, cachedRange := false, "" // the Range to give ServeContent instead of the client's
+	if v := r.Header.Get("Range"); v != "" && !head {
+		n, satisfiable := rangeSpecs(v)
+		switch n {
+		case 0:
+			// Not a valid byte-range set: ignored, as RFC 9110 requires for unknown units and
+			// allows for invalid sets (ServeContent would answer 416).
+			r = withRange(r, "")
+		case 1:
+			// Only a single range is forwarded to S3 (for streamed objects); several are
+			// answered with the whole object there, and by ServeContent for cached objects.
 			rng = v
 		}
+		rewrite, cachedRange = n > 0 && satisfiable != v, satisfiable
 	}
 	obj, err := h.c.get(r.Context(), key, getRequest{Range: rng, HeadOnly: head})
 	if err != nil {
@@ -224,13 +232,15 @@ func (h *handler) proxy(w http.ResponseWriter, r *http.Request, key string) {
 	hdr := w.Header()
 	h.setHeaders(hdr, obj, key)
 	if obj.data != nil {
-		// ServeContent does ranges (also multiple), conditionals, If-Range and HEAD.
-		var sw http.ResponseWriter = w
-		if obj.ContentEncoding != "" {
-			// ServeContent omits Content-Length for encoded content without a range.
-			sw = &lengthWriter{ResponseWriter: w, n: len(obj.data)}
+		if rewrite {
+			if cachedRange == "" {
+				// Only unsatisfiable ranges: one past the end makes ServeContent answer 416
+				// (after evaluating the preconditions, as it must).
+				cachedRange = "bytes=" + strconv.Itoa(len(obj.data)) + "-"
+			}
+			r = withRange(r, cachedRange)
 		}
-		http.ServeContent(sw, r, "", obj.LastModified, bytes.NewReader(obj.data))
+		h.serveData(w, r, obj)
 		return
 	}
 
@@ -250,11 +260,21 @@ func (h *handler) proxy(w http.ResponseWriter, r *http.Request, key string) {
 		defer obj.Body.Close()
 		h.setHeaders(hdr, obj, key)
 		if obj.data != nil {
-			http.ServeContent(w, r, "", obj.LastModified, bytes.NewReader(obj.data))
+			h.serveData(w, r, obj)
 			return
 		}
 	}
 	h.stream(w, r, obj)
+}
+
+// serveData serves an object held in memory with http.ServeContent, which does ranges (also
+// multiple), conditionals, If-Range and HEAD.
+func (h *handler) serveData(w http.ResponseWriter, r *http.Request, obj *Object) {
+	if obj.ContentEncoding != "" {
+		// ServeContent omits Content-Length for encoded content without a range.
+		w = &lengthWriter{ResponseWriter: w, n: len(obj.data)}
+	}
+	http.ServeContent(w, r, "", obj.LastModified, bytes.NewReader(obj.data))
 }
 
 // stream relays a streamed object's body (or the range S3 answered).
@@ -307,7 +327,7 @@ func (h *handler) unsatisfiable(w http.ResponseWriter, r *http.Request, key stri
 	}
 	if !ifRangeMatches(r, obj) {
 		// The range would have been ignored: serve the whole object.
-		h.proxy(w, stripRange(r), key)
+		h.proxy(w, withRange(r, ""), key)
 		return
 	}
 	clear(hdr)
@@ -315,20 +335,25 @@ func (h *handler) unsatisfiable(w http.ResponseWriter, r *http.Request, key stri
 	writeError(w, http.StatusRequestedRangeNotSatisfiable)
 }
 
-// stripRange returns a shallow copy of r without its Range header.
-func stripRange(r *http.Request) *http.Request {
+// withRange returns a shallow copy of r with its Range header set to v, or without Range and
+// If-Range if v is empty.
+func withRange(r *http.Request, v string) *http.Request {
 	r2 := new(http.Request)
 	*r2 = *r
 	r2.Header = r.Header.Clone()
-	r2.Header.Del("Range")
-	r2.Header.Del("If-Range")
+	if v == "" {
+		r2.Header.Del("Range")
+		r2.Header.Del("If-Range")
+	} else {
+		r2.Header.Set("Range", v)
+	}
 	return r2
 }
 
 // setHeaders sets the representation headers of obj, and nothing else from S3.
 func (h *handler) setHeaders(hdr http.Header, obj *Object, key string) {
 	ct := obj.ContentType
-	if ct == "" {
+	if ct == "" || ct == "binary/octet-stream" { // S3's default: no type was given on upload
 		ct = mime.TypeByExtension(path.Ext(key))
 	}
 	if ct == "" {
@@ -476,14 +501,56 @@ func ifRangeMatches(r *http.Request, obj *Object) bool {
 	return err == nil && !obj.LastModified.IsZero() && t.Unix() == obj.LastModified.Unix()
 }
 
-// singleRange reports whether v is one syntactically valid byte range ("bytes=a-b", "bytes=a-"
-// or "bytes=-n"), the only kind forwarded to S3.
-func singleRange(v string) bool {
-	spec, ok := strings.CutPrefix(v, "bytes=")
+// rangeSpecs checks a Range header value: n is the number of byte ranges in it, 0 if it is not a
+// syntactically valid "bytes=" range set (RFC 9110 section 14.1.1), which is then ignored.
+// satisfiable is v without the ranges no representation can satisfy (suffixes of length zero,
+// "-0"; http.ServeContent would answer them with an empty 206): v itself if it has none, and
+// "" if nothing is left.
+func rangeSpecs(v string) (n int, satisfiable string) {
+	set, ok := strings.CutPrefix(v, "bytes=")
 	if !ok {
-		return false
+		return 0, ""
 	}
-	spec = textproto.TrimString(spec)
+	zeros := 0
+	for spec := range strings.SplitSeq(set, ",") {
+		spec = textproto.TrimString(spec)
+		if spec == "" {
+			continue // empty list elements are allowed
+		}
+		if !validRangeSpec(spec) {
+			return 0, ""
+		}
+		if isZeroSuffix(spec) {
+			zeros++
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, ""
+	}
+	if zeros == 0 {
+		return n, v
+	}
+	var kept []string
+	for spec := range strings.SplitSeq(set, ",") {
+		if spec = textproto.TrimString(spec); spec != "" && !isZeroSuffix(spec) {
+			kept = append(kept, spec)
+		}
+	}
+	if len(kept) == 0 {
+		return n, ""
+	}
+	return n, "bytes=" + strings.Join(kept, ",")
+}
+
+// isZeroSuffix reports whether the valid range spec is a suffix of length zero.
+func isZeroSuffix(spec string) bool {
+	first, last, _ := strings.Cut(spec, "-")
+	return textproto.TrimString(first) == "" && strings.Trim(last, " \t0") == ""
+}
+
+// validRangeSpec reports whether spec is "a-b" (a <= b), "a-" or "-n".
+func validRangeSpec(spec string) bool {
 	first, last, ok := strings.Cut(spec, "-")
 	if !ok {
 		return false
