@@ -267,14 +267,26 @@ func (h *handler) proxy(w http.ResponseWriter, r *http.Request, key string) {
 	h.stream(w, r, obj)
 }
 
-// serveData serves an object held in memory with http.ServeContent, which does ranges (also
-// multiple), conditionals, If-Range and HEAD.
+// serveData serves an object held in memory. Range requests go through http.ServeContent, which
+// does single and multiple ranges, If-Range and the preconditions; everything else is answered
+// directly, which saves ServeContent's copy buffer on the hot path of small cached objects.
 func (h *handler) serveData(w http.ResponseWriter, r *http.Request, obj *Object) {
-	if obj.ContentEncoding != "" {
-		// ServeContent omits Content-Length for encoded content without a range.
-		w = &lengthWriter{ResponseWriter: w, n: len(obj.data)}
+	if r.Method == http.MethodGet && r.Header.Get("Range") != "" {
+		if obj.ContentEncoding != "" {
+			// ServeContent omits Content-Length for encoded content without a range.
+			w = &lengthWriter{ResponseWriter: w, n: len(obj.data)}
+		}
+		http.ServeContent(w, r, "", obj.LastModified, bytes.NewReader(obj.data))
+		return
 	}
-	http.ServeContent(w, r, "", obj.LastModified, bytes.NewReader(obj.data))
+	if h.preconditions(w, r, obj) {
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(obj.data)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(obj.data)
+	}
 }
 
 // stream relays a streamed object's body (or the range S3 answered).
@@ -359,16 +371,6 @@ func (h *handler) setHeaders(hdr http.Header, obj *Object, key string) {
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	hdr.Set("Content-Type", ct)
-	if obj.ContentEncoding != "" {
-		hdr.Set("Content-Encoding", obj.ContentEncoding)
-	}
-	if obj.ETag != "" {
-		hdr.Set("Etag", obj.ETag)
-	}
-	if !obj.LastModified.IsZero() {
-		hdr.Set("Last-Modified", obj.LastModified.UTC().Format(http.TimeFormat))
-	}
 	cc := h.opts.CacheControl
 	if cc == "" {
 		cc = obj.CacheControl
@@ -376,9 +378,26 @@ func (h *handler) setHeaders(hdr http.Header, obj *Object, key string) {
 	if cc == "" {
 		cc = DefaultHandlerCacheControl
 	}
-	hdr.Set("Cache-Control", cc)
-	hdr.Set("Accept-Ranges", "bytes")
-	hdr.Set("X-Content-Type-Options", "nosniff")
+	// One backing array for the values, and canonical keys set directly: this is the hot path
+	// of every cached response.
+	vals := make([]string, 0, 5)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		hdr[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	set("Content-Type", ct)
+	if obj.ContentEncoding != "" {
+		set("Content-Encoding", obj.ContentEncoding)
+	}
+	if obj.ETag != "" {
+		set("Etag", obj.ETag)
+	}
+	if !obj.LastModified.IsZero() {
+		set("Last-Modified", obj.LastModified.UTC().Format(http.TimeFormat))
+	}
+	set("Cache-Control", cc)
+	hdr["Accept-Ranges"] = []string{"bytes"}
+	hdr["X-Content-Type-Options"] = []string{"nosniff"}
 }
 
 // preconditions evaluates the conditional headers of r against obj in the order of RFC 9110
