@@ -313,8 +313,14 @@ func prefixRange(rng string, size int64) (last int64, ok bool) {
 	if spec == "" {
 		return size - 1, true
 	}
+	if strings.TrimLeft(spec, "0123456789") != "" {
+		return 0, false
+	}
 	n, err := strconv.ParseInt(spec, 10, 64)
-	if err != nil || n < 0 {
+	if err != nil {
+		if errors.Is(err, strconv.ErrRange) { // beyond any object: the whole object
+			return size - 1, true
+		}
 		return 0, false
 	}
 	return min(n, size-1), true
@@ -335,8 +341,8 @@ func (c *Client) stream(ctx context.Context, key, full, rng string) (*Object, er
 		err = context.Cause(cl.ctx)
 	}
 	if err != nil {
-		cl.stop()
 		err = c.upstreamError("GetObject", key, err, cl.ctx)
+		cl.stop()
 		if errors.Is(err, ErrNotFound) {
 			c.rememberNotFound(full, nil)
 		}
@@ -635,7 +641,7 @@ func callerError(key string, ctx context.Context) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
 		return &fetchError{kind: ErrTimeout, msg: fmt.Sprintf("%q: caller's deadline exceeded", key), cause: err}
 	}
-	return &fetchError{kind: err, msg: strconv.Quote(key)}
+	return fmt.Errorf("privates3: %q: %w", key, err)
 }
 
 // httpStatus returns the HTTP status of an S3 error answer, or 0.
