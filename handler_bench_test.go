@@ -15,15 +15,15 @@ import (
 	"github.com/privates3/privates3/privates3test"
 )
 
-// benchClients is the number of concurrent keep-alive clients of the load loop.
-const benchClients = 8
+// hBenchClients is the number of concurrent keep-alive clients of the load loop.
+const hBenchClients = 8
 
 // BenchmarkHandler measures requests per second for a 20 KiB cached object through the handler
 // and, side by side, through a bare http.HandlerFunc that writes the same bytes from memory (the
 // ceiling on this machine); then the same for the 304 path (If-None-Match with the current ETag).
-// Both run over real loopback connections with keep-alive, driven by benchClients goroutines.
+// Both run over real loopback connections with keep-alive, driven by hBenchClients goroutines.
 //
-// The two servers are measured in alternating rounds of benchRound requests each, so that the
+// The two servers are measured in alternating rounds of hBenchRound requests each, so that the
 // noise of a shared machine hits both alike. Metrics: handler-req/s, bare-req/s and their ratio
 // (1.0 = as fast as the bare handler), the median over the rounds of bare time / handler time;
 // ns/op covers one request to each.
@@ -32,7 +32,7 @@ func BenchmarkHandler(b *testing.B) {
 		cfg.MaxCacheableSize = privates3.DefaultMaxCacheableSize
 		cfg.Logger = nil
 	})
-	content := pattern(20 << 10)
+	content := hPattern(20 << 10)
 	e.srv.PutObject(hBucket, "bench/tile.pbf", content, privates3test.ContentType("application/x-protobuf"))
 	handlerURL := e.url + "/files/bench/tile.pbf"
 	warm := e.do(b, "GET", "bench/tile.pbf", nil)
@@ -60,12 +60,12 @@ func BenchmarkHandler(b *testing.B) {
 		status int
 	}{
 		{"cached-20KiB", nil, 200},
-		{"304", headerOf("If-None-Match", etag), 304},
+		{"304", hHeaderOf("If-None-Match", etag), 304},
 	}
 	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {
-			lh := newLoad(b, handlerURL, bc.hdr, bc.status, len(content))
-			lb := newLoad(b, bare.URL, bc.hdr, bc.status, len(content))
+			lh := hNewLoad(b, handlerURL, bc.hdr, bc.status, len(content))
+			lb := hNewLoad(b, bare.URL, bc.hdr, bc.status, len(content))
 			defer lh.close()
 			defer lb.close()
 			b.ReportAllocs()
@@ -73,7 +73,7 @@ func BenchmarkHandler(b *testing.B) {
 			var th, tb time.Duration
 			var ratios []float64
 			for done := 0; done < b.N; {
-				n := min(benchRound, b.N-done)
+				n := min(hBenchRound, b.N-done)
 				dh := lh.run(b, n)
 				db := lb.run(b, n)
 				th, tb = th+dh, tb+db
@@ -92,11 +92,11 @@ func BenchmarkHandler(b *testing.B) {
 	}
 }
 
-// benchRound is the number of requests sent to one server before switching to the other.
-const benchRound = 200
+// hBenchRound is the number of requests sent to one server before switching to the other.
+const hBenchRound = 200
 
-// load sends GET requests to one URL from benchClients keep-alive clients.
-type load struct {
+// hLoad sends GET requests to one URL from hBenchClients keep-alive clients.
+type hLoad struct {
 	url    string
 	hdr    http.Header
 	status int
@@ -105,22 +105,22 @@ type load struct {
 	hc     *http.Client
 }
 
-func newLoad(b *testing.B, url string, hdr http.Header, status, size int) *load {
-	tr := &http.Transport{MaxIdleConnsPerHost: benchClients, MaxConnsPerHost: benchClients, DisableCompression: true}
-	l := &load{url: url, hdr: hdr, status: status, size: size, tr: tr, hc: &http.Client{Transport: tr}}
-	l.run(b, benchClients) // opens the connections
+func hNewLoad(b *testing.B, url string, hdr http.Header, status, size int) *hLoad {
+	tr := &http.Transport{MaxIdleConnsPerHost: hBenchClients, MaxConnsPerHost: hBenchClients, DisableCompression: true}
+	l := &hLoad{url: url, hdr: hdr, status: status, size: size, tr: tr, hc: &http.Client{Transport: tr}}
+	l.run(b, hBenchClients) // opens the connections
 	return l
 }
 
-func (l *load) close() { l.tr.CloseIdleConnections() }
+func (l *hLoad) close() { l.tr.CloseIdleConnections() }
 
 // run sends n requests and returns how long they took.
-func (l *load) run(b *testing.B, n int) time.Duration {
+func (l *hLoad) run(b *testing.B, n int) time.Duration {
 	var failed atomic.Value
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range benchClients {
+	for range hBenchClients {
 		wg.Go(func() {
 			for next.Add(1) <= int64(n) {
 				if msg := l.one(); msg != "" {
@@ -139,7 +139,7 @@ func (l *load) run(b *testing.B, n int) time.Duration {
 }
 
 // one sends a request and returns "" or what went wrong.
-func (l *load) one() string {
+func (l *hLoad) one() string {
 	req, _ := http.NewRequest("GET", l.url, nil)
 	for k, v := range l.hdr {
 		req.Header[k] = v

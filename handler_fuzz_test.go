@@ -9,8 +9,8 @@ import (
 	"github.com/privates3/privates3"
 )
 
-// serveDirect calls h without a network, for fuzzing: the fake still answers over loopback.
-func serveDirect(t testing.TB, h http.Handler, method, path string, hdr http.Header) response {
+// hServeDirect calls h without a network, for fuzzing: the fake still answers over loopback.
+func hServeDirect(t testing.TB, h http.Handler, method, path string, hdr http.Header) hResponse {
 	t.Helper()
 	req := httptest.NewRequestWithContext(t.Context(), method, "/", nil)
 	req.URL.Path = path
@@ -21,7 +21,7 @@ func serveDirect(t testing.TB, h http.Handler, method, path string, hdr http.Hea
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	resp := rec.Result()
-	return response{status: resp.StatusCode, header: resp.Header, body: rec.Body.Bytes()}
+	return hResponse{status: resp.StatusCode, header: resp.Header, body: rec.Body.Bytes()}
 }
 
 // FuzzHandlerKey checks that no request path makes the handler fail with a 5xx or panic, that
@@ -43,15 +43,15 @@ func FuzzHandlerKey(f *testing.F) {
 	f.Fuzz(func(t *testing.T, key string) {
 		before := s3Requests(e.srv)
 		for _, m := range []string{"GET", "HEAD"} {
-			r := serveDirect(t, h, m, key, nil)
-			checkClean(t, e.srv, r)
+			r := hServeDirect(t, h, m, key, nil)
+			hCheckClean(t, e.srv, r)
 			switch r.status {
 			case 200:
 				if key != "a/b.txt" {
 					t.Fatalf("%s %q: 200", m, key)
 				}
 				if m == "GET" {
-					checkBody(t, r, content)
+					hCheckBody(t, r, content)
 				}
 			case 400:
 				if n := s3Requests(e.srv); n != before {
@@ -69,13 +69,13 @@ func FuzzHandlerKey(f *testing.F) {
 // never a 5xx or a panic, and every 200 or 206 carries exactly the bytes it claims.
 func FuzzHandlerRange(f *testing.F) {
 	e := newHandlerEnv(f, nil, nil)
-	objects := map[bool][]byte{false: pattern(1000), true: pattern(20000)}
+	objects := map[bool][]byte{false: hPattern(1000), true: hPattern(20000)}
 	e.srv.PutObject(hBucket, "cached", objects[false])
 	e.srv.PutObject(hBucket, "streamed", objects[true])
 	h := e.c.Handler(nil)
-	etag := serveDirect(f, h, "HEAD", "cached", nil).header.Get("Etag")
-	streamedETag := serveDirect(f, h, "HEAD", "streamed", nil).header.Get("Etag")
-	lastMod := serveDirect(f, h, "HEAD", "cached", nil).header.Get("Last-Modified")
+	etag := hServeDirect(f, h, "HEAD", "cached", nil).header.Get("Etag")
+	streamedETag := hServeDirect(f, h, "HEAD", "streamed", nil).header.Get("Etag")
+	lastMod := hServeDirect(f, h, "HEAD", "cached", nil).header.Get("Last-Modified")
 	type seed struct {
 		rng, ifRange, inm, im, ims, ius string
 	}
@@ -111,12 +111,12 @@ func FuzzHandlerRange(f *testing.F) {
 		if head {
 			method = "HEAD"
 		}
-		r := serveDirect(t, h, method, key, hdr)
-		checkClean(t, e.srv, r)
+		r := hServeDirect(t, h, method, key, hdr)
+		hCheckClean(t, e.srv, r)
 		switch r.status {
 		case 200, 206:
 			if !head {
-				checkBody(t, r, objects[streamed])
+				hCheckBody(t, r, objects[streamed])
 			}
 		case 304, 412, 416:
 		default:

@@ -17,9 +17,9 @@ import (
 	"github.com/privates3/privates3/privates3test"
 )
 
-// upstreamProbe wraps the fake's handler to observe the GetObject requests of one key: how many
+// hUpstreamProbe wraps the fake's handler to observe the GetObject requests of one key: how many
 // bytes each sent, and whether it ended because its client (the Client) went away.
-type upstreamProbe struct {
+type hUpstreamProbe struct {
 	next http.Handler
 	key  string
 
@@ -30,7 +30,7 @@ type upstreamProbe struct {
 	sent      int64 // bytes of the last finished request
 }
 
-func (p *upstreamProbe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (p *hUpstreamProbe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/"+p.key) {
 		p.next.ServeHTTP(w, r)
 		return
@@ -38,7 +38,7 @@ func (p *upstreamProbe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	p.active++
 	p.mu.Unlock()
-	cw := &countingWriter{ResponseWriter: w}
+	cw := &hCountingWriter{ResponseWriter: w}
 	p.next.ServeHTTP(cw, r)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -50,41 +50,41 @@ func (p *upstreamProbe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (p *upstreamProbe) state() (active, finished, cancelled int, sent int64) {
+func (p *hUpstreamProbe) state() (active, finished, cancelled int, sent int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.active, p.finished, p.cancelled, p.sent
 }
 
-type countingWriter struct {
+type hCountingWriter struct {
 	http.ResponseWriter
 	n atomic.Int64
 }
 
-func (cw *countingWriter) Write(p []byte) (int, error) {
+func (cw *hCountingWriter) Write(p []byte) (int, error) {
 	n, err := cw.ResponseWriter.Write(p)
 	cw.n.Add(int64(n))
 	return n, err
 }
 
-func (cw *countingWriter) Flush() {
+func (cw *hCountingWriter) Flush() {
 	if f, ok := cw.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
 }
 
-func (cw *countingWriter) Unwrap() http.ResponseWriter { return cw.ResponseWriter }
+func (cw *hCountingWriter) Unwrap() http.ResponseWriter { return cw.ResponseWriter }
 
-// heapInUse returns the bytes of heap in use after a garbage collection.
-func heapInUse() uint64 {
+// hHeapInUse returns the bytes of heap in use after a garbage collection.
+func hHeapInUse() uint64 {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse
 }
 
-// waitFor polls cond until it holds or 20 s pass (a bound for a broken test, not a timing).
-func waitFor(t *testing.T, what string, cond func() bool) {
+// hWaitFor polls cond until it holds or 20 s pass (a bound for a broken test, not a timing).
+func hWaitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
@@ -95,8 +95,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// raceEnabled reports whether the test binary was built with -race.
-func raceEnabled() bool {
+// hRaceEnabled reports whether the test binary was built with -race.
+func hRaceEnabled() bool {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return false
@@ -117,13 +117,13 @@ func raceEnabled() bool {
 // under test, memory independent of size, shows at either size.
 func TestHandlerStreamLarge(t *testing.T) {
 	size := int64(1 << 30)
-	if testing.Short() || raceEnabled() {
+	if testing.Short() || hRaceEnabled() {
 		size = 256 << 20
 	}
 	goroutinesBefore := runtime.NumGoroutine()
 
 	srv := privates3test.NewServer()
-	probe := &upstreamProbe{next: srv.Handler(), key: "huge.bin"}
+	probe := &hUpstreamProbe{next: srv.Handler(), key: "huge.bin"}
 	up := httptest.NewServer(probe) // the fake behind the probe, on its own loopback listener
 	cfg := srv.Config(hBucket)
 	cfg.Endpoint, cfg.STSEndpoint = up.URL, up.URL
@@ -158,7 +158,7 @@ func TestHandlerStreamLarge(t *testing.T) {
 	const slack = 48 << 20 // allowance for buffers, GC timing and the race detector's shadow memory
 
 	t.Run("slow reader", func(t *testing.T) {
-		base := heapInUse()
+		base := hHeapInUse()
 		resp := get()
 		defer resp.Body.Close()
 		buf := make([]byte, 64<<10)
@@ -180,7 +180,7 @@ func TestHandlerStreamLarge(t *testing.T) {
 				// Pause, so that the whole chain (fake, Client, handler) backs up behind the
 				// reader, then measure.
 				time.Sleep(20 * time.Millisecond)
-				peak = max(peak, heapInUse())
+				peak = max(peak, hHeapInUse())
 			}
 		}
 		if growth := int64(peak) - int64(base); growth > slack {
@@ -191,14 +191,14 @@ func TestHandlerStreamLarge(t *testing.T) {
 
 	t.Run("client disconnects half-way", func(t *testing.T) {
 		_, finishedBefore, cancelledBefore, _ := probe.state()
-		base := heapInUse()
+		base := hHeapInUse()
 		resp := get()
 		if _, err := io.CopyN(io.Discard, resp.Body, size/2); err != nil {
 			t.Fatal(err)
 		}
-		mid := heapInUse()
+		mid := hHeapInUse()
 		resp.Body.Close() // closes the connection: the body was not read to the end
-		waitFor(t, "the upstream request to end", func() bool {
+		hWaitFor(t, "the upstream request to end", func() bool {
 			active, finished, _, _ := probe.state()
 			return active == 0 && finished == finishedBefore+1
 		})

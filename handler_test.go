@@ -25,19 +25,19 @@ import (
 
 const hBucket = "media"
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
+// hSyncBuffer is a goroutine-safe log sink.
+type hSyncBuffer struct {
 	mu  sync.Mutex // guards buf
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *hSyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *hSyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
@@ -49,7 +49,7 @@ type handlerEnv struct {
 	srv  *privates3test.Server
 	c    *privates3.Client
 	url  string // the handler server's base URL, without the /files/ mount point
-	logs *syncBuffer
+	logs *hSyncBuffer
 	hc   *http.Client
 }
 
@@ -59,7 +59,7 @@ func newHandlerEnv(t testing.TB, opts *privates3.HandlerOptions, cfgFn func(*pri
 	t.Helper()
 	srv := privates3test.NewServer()
 	t.Cleanup(srv.Close)
-	logs := &syncBuffer{}
+	logs := &hSyncBuffer{}
 	cfg := srv.Config(hBucket)
 	cfg.MaxCacheableSize = 4096
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -79,15 +79,15 @@ func newHandlerEnv(t testing.TB, opts *privates3.HandlerOptions, cfgFn func(*pri
 	return &handlerEnv{srv: srv, c: c, url: hs.URL, logs: logs, hc: hc}
 }
 
-// response is a completed exchange.
-type response struct {
+// hResponse is a completed exchange.
+type hResponse struct {
 	status int
 	header http.Header
 	body   []byte
 }
 
 // do sends a request for the raw (already escaped) path after /files/ and reads the whole answer.
-func (e *handlerEnv) do(t testing.TB, method, rawPath string, hdr http.Header) response {
+func (e *handlerEnv) do(t testing.TB, method, rawPath string, hdr http.Header) hResponse {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, e.url+"/files/", nil)
 	if err != nil {
@@ -106,7 +106,7 @@ func (e *handlerEnv) do(t testing.TB, method, rawPath string, hdr http.Header) r
 	if err != nil {
 		t.Fatalf("%s /files/%s: reading body: %v", method, rawPath, err)
 	}
-	return response{status: resp.StatusCode, header: resp.Header, body: body}
+	return hResponse{status: resp.StatusCode, header: resp.Header, body: body}
 }
 
 // s3Requests is the number of S3 object requests the fake received.
@@ -114,8 +114,8 @@ func s3Requests(srv *privates3test.Server) int {
 	return srv.Count(privates3test.OpGetObject) + srv.Count(privates3test.OpHeadObject)
 }
 
-// pattern returns n deterministic bytes that differ at every offset of a small object.
-func pattern(n int) []byte {
+// hPattern returns n deterministic bytes that differ at every offset of a small object.
+func hPattern(n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
 		b[i] = byte(i*7 + i/251)
@@ -123,15 +123,15 @@ func pattern(n int) []byte {
 	return b
 }
 
-// checkClean fails if resp leaks anything of S3 or the credentials: an x-amz- header, a secret,
+// hCheckClean fails if resp leaks anything of S3 or the credentials: an x-amz- header, a secret,
 // an S3 error text; and if an error body is not the fixed status text.
-func checkClean(t testing.TB, srv *privates3test.Server, resp response) {
+func hCheckClean(t testing.TB, srv *privates3test.Server, resp hResponse) {
 	t.Helper()
 	base := srv.BaseCredentials()
 	secrets := []string{base.SecretAccessKey, base.SessionToken, base.AccessKeyID}
 	for k, vs := range resp.header {
 		if strings.HasPrefix(strings.ToLower(k), "x-amz-") {
-			t.Errorf("response carries S3 header %s: %q", k, vs)
+			t.Errorf("hResponse carries S3 header %s: %q", k, vs)
 		}
 		for _, v := range vs {
 			for _, s := range secrets {
@@ -161,9 +161,9 @@ func checkClean(t testing.TB, srv *privates3test.Server, resp response) {
 	}
 }
 
-// checkBody verifies that a 200 or 206 answer to a GET carries exactly the bytes of content it
+// hCheckBody verifies that a 200 or 206 answer to a GET carries exactly the bytes of content it
 // claims (the whole object, one Content-Range, or the parts of a multipart/byteranges answer).
-func checkBody(t testing.TB, resp response, content []byte) {
+func hCheckBody(t testing.TB, resp hResponse, content []byte) {
 	t.Helper()
 	switch resp.status {
 	case http.StatusOK:
@@ -184,7 +184,7 @@ func checkBody(t testing.TB, resp response, content []byte) {
 					t.Fatalf("multipart: %v", err)
 				}
 				data, _ := io.ReadAll(p)
-				checkRange(t, p.Header.Get("Content-Range"), data, content)
+				hCheckRange(t, p.Header.Get("Content-Range"), data, content)
 				parts++
 			}
 			if parts < 2 {
@@ -192,7 +192,7 @@ func checkBody(t testing.TB, resp response, content []byte) {
 			}
 			return
 		}
-		checkRange(t, resp.header.Get("Content-Range"), resp.body, content)
+		hCheckRange(t, resp.header.Get("Content-Range"), resp.body, content)
 	default:
 		return
 	}
@@ -201,7 +201,7 @@ func checkBody(t testing.TB, resp response, content []byte) {
 	}
 }
 
-func checkRange(t testing.TB, cr string, data, content []byte) {
+func hCheckRange(t testing.TB, cr string, data, content []byte) {
 	t.Helper()
 	var first, last, size int64
 	if _, err := fmt.Sscanf(cr, "bytes %d-%d/%d", &first, &last, &size); err != nil {
@@ -215,14 +215,14 @@ func checkRange(t testing.TB, cr string, data, content []byte) {
 	}
 }
 
-// objectInfo is what the tests know of an object to build conditional requests.
-type objectInfo struct {
+// hObjectInfo is what the tests know of an object to build conditional requests.
+type hObjectInfo struct {
 	etag    string
 	lastMod time.Time
 	size    int
 }
 
-func headerOf(kv ...string) http.Header {
+func hHeaderOf(kv ...string) http.Header {
 	h := http.Header{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		h.Set(kv[i], kv[i+1])
@@ -234,10 +234,10 @@ func headerOf(kv ...string) http.Header {
 func TestHandlerStatus(t *testing.T) {
 	e := newHandlerEnv(t, nil, nil)
 	objects := map[string][]byte{
-		"cached.txt":   pattern(1000),     // at most MaxCacheableSize: served from memory
-		"streamed.bin": pattern(64 << 10), // larger: streamed from S3
+		"cached.txt":   hPattern(1000),     // at most MaxCacheableSize: served from memory
+		"streamed.bin": hPattern(64 << 10), // larger: streamed from S3
 	}
-	info := map[string]objectInfo{}
+	info := map[string]hObjectInfo{}
 	for k, v := range objects {
 		e.srv.PutObject(hBucket, k, v)
 		r := e.do(t, "GET", k, nil)
@@ -248,7 +248,7 @@ func TestHandlerStatus(t *testing.T) {
 		if err != nil || !strings.HasPrefix(r.header.Get("Etag"), `"`) {
 			t.Fatalf("GET %s: Etag %q, Last-Modified %q", k, r.header.Get("Etag"), r.header.Get("Last-Modified"))
 		}
-		info[k] = objectInfo{etag: r.header.Get("Etag"), lastMod: lm, size: len(v)}
+		info[k] = hObjectInfo{etag: r.header.Get("Etag"), lastMod: lm, size: len(v)}
 	}
 	httpDate := func(t time.Time) string { return t.UTC().Format(http.TimeFormat) }
 
@@ -256,84 +256,84 @@ func TestHandlerStatus(t *testing.T) {
 	tests := []struct {
 		name   string
 		method string
-		hdr    func(o objectInfo) http.Header
+		hdr    func(o hObjectInfo) http.Header
 		status int
-		span   *span // for 206: the single range expected; nil = no check beyond checkBody
+		span   *span // for 206: the single range expected; nil = no check beyond hCheckBody
 		empty  bool  // no body expected
 	}{
 		{name: "get", method: "GET", status: 200},
 		{name: "head", method: "HEAD", status: 200, empty: true},
 		{name: "range from zero is 206", method: "GET", status: 206, span: &span{0, -1},
-			hdr: func(objectInfo) http.Header { return headerOf("Range", "bytes=0-") }},
+			hdr: func(hObjectInfo) http.Header { return hHeaderOf("Range", "bytes=0-") }},
 		{name: "range", method: "GET", status: 206, span: &span{10, 19},
-			hdr: func(objectInfo) http.Header { return headerOf("Range", "bytes=10-19") }},
+			hdr: func(hObjectInfo) http.Header { return hHeaderOf("Range", "bytes=10-19") }},
 		{name: "range past the end is clipped", method: "GET", status: 206, span: &span{990, -1},
-			hdr: func(o objectInfo) http.Header { return headerOf("Range", fmt.Sprintf("bytes=990-%d", o.size+100)) }},
+			hdr: func(o hObjectInfo) http.Header { return hHeaderOf("Range", fmt.Sprintf("bytes=990-%d", o.size+100)) }},
 		{name: "suffix range", method: "GET", status: 206, span: &span{-10, -1},
-			hdr: func(objectInfo) http.Header { return headerOf("Range", "bytes=-10") }},
+			hdr: func(hObjectInfo) http.Header { return hHeaderOf("Range", "bytes=-10") }},
 		{name: "unsatisfiable range", method: "GET", status: 416, empty: false,
-			hdr: func(o objectInfo) http.Header { return headerOf("Range", fmt.Sprintf("bytes=%d-", o.size+5)) }},
+			hdr: func(o hObjectInfo) http.Header { return hHeaderOf("Range", fmt.Sprintf("bytes=%d-", o.size+5)) }},
 		{name: "empty suffix range", method: "GET", status: 416,
-			hdr: func(objectInfo) http.Header { return headerOf("Range", "bytes=-0") }},
+			hdr: func(hObjectInfo) http.Header { return hHeaderOf("Range", "bytes=-0") }},
 		{name: "multiple ranges", method: "GET", status: -1, // 206 multipart or 200, as long as correct
-			hdr: func(objectInfo) http.Header { return headerOf("Range", "bytes=0-1,5-9,100-") }},
+			hdr: func(hObjectInfo) http.Header { return hHeaderOf("Range", "bytes=0-1,5-9,100-") }},
 		{name: "malformed range is ignored", method: "GET", status: 200,
-			hdr: func(objectInfo) http.Header { return headerOf("Range", "bytes=x-y") }},
+			hdr: func(hObjectInfo) http.Header { return hHeaderOf("Range", "bytes=x-y") }},
 		{name: "other unit is ignored", method: "GET", status: 200,
-			hdr: func(objectInfo) http.Header { return headerOf("Range", "items=0-1") }},
+			hdr: func(hObjectInfo) http.Header { return hHeaderOf("Range", "items=0-1") }},
 		{name: "reversed range is ignored", method: "GET", status: 200,
-			hdr: func(objectInfo) http.Header { return headerOf("Range", "bytes=9-5") }},
+			hdr: func(hObjectInfo) http.Header { return hHeaderOf("Range", "bytes=9-5") }},
 		{name: "if-none-match current", method: "GET", status: 304, empty: true,
-			hdr: func(o objectInfo) http.Header { return headerOf("If-None-Match", o.etag) }},
+			hdr: func(o hObjectInfo) http.Header { return hHeaderOf("If-None-Match", o.etag) }},
 		{name: "if-none-match weak current", method: "GET", status: 304, empty: true,
-			hdr: func(o objectInfo) http.Header { return headerOf("If-None-Match", `"x", W/`+o.etag) }},
+			hdr: func(o hObjectInfo) http.Header { return hHeaderOf("If-None-Match", `"x", W/`+o.etag) }},
 		{name: "if-none-match star", method: "GET", status: 304, empty: true,
-			hdr: func(o objectInfo) http.Header { return headerOf("If-None-Match", "*") }},
+			hdr: func(o hObjectInfo) http.Header { return hHeaderOf("If-None-Match", "*") }},
 		{name: "if-none-match head", method: "HEAD", status: 304, empty: true,
-			hdr: func(o objectInfo) http.Header { return headerOf("If-None-Match", o.etag) }},
+			hdr: func(o hObjectInfo) http.Header { return hHeaderOf("If-None-Match", o.etag) }},
 		{name: "if-none-match stale", method: "GET", status: 200,
-			hdr: func(o objectInfo) http.Header { return headerOf("If-None-Match", `"stale"`) }},
+			hdr: func(o hObjectInfo) http.Header { return hHeaderOf("If-None-Match", `"stale"`) }},
 		{name: "if-none-match wins over range", method: "GET", status: 304, empty: true,
-			hdr: func(o objectInfo) http.Header { return headerOf("If-None-Match", o.etag, "Range", "bytes=0-1") }},
+			hdr: func(o hObjectInfo) http.Header { return hHeaderOf("If-None-Match", o.etag, "Range", "bytes=0-1") }},
 		{name: "if-modified-since equal", method: "GET", status: 304, empty: true,
-			hdr: func(o objectInfo) http.Header { return headerOf("If-Modified-Since", httpDate(o.lastMod)) }},
+			hdr: func(o hObjectInfo) http.Header { return hHeaderOf("If-Modified-Since", httpDate(o.lastMod)) }},
 		{name: "if-modified-since earlier", method: "GET", status: 200,
-			hdr: func(o objectInfo) http.Header {
-				return headerOf("If-Modified-Since", httpDate(o.lastMod.Add(-time.Hour)))
+			hdr: func(o hObjectInfo) http.Header {
+				return hHeaderOf("If-Modified-Since", httpDate(o.lastMod.Add(-time.Hour)))
 			}},
 		{name: "if-none-match overrides if-modified-since", method: "GET", status: 200,
-			hdr: func(o objectInfo) http.Header {
-				return headerOf("If-None-Match", `"stale"`, "If-Modified-Since", httpDate(o.lastMod))
+			hdr: func(o hObjectInfo) http.Header {
+				return hHeaderOf("If-None-Match", `"stale"`, "If-Modified-Since", httpDate(o.lastMod))
 			}},
 		{name: "if-match current", method: "GET", status: 200,
-			hdr: func(o objectInfo) http.Header { return headerOf("If-Match", o.etag) }},
+			hdr: func(o hObjectInfo) http.Header { return hHeaderOf("If-Match", o.etag) }},
 		{name: "if-match stale", method: "GET", status: 412,
-			hdr: func(o objectInfo) http.Header { return headerOf("If-Match", `"stale"`) }},
+			hdr: func(o hObjectInfo) http.Header { return hHeaderOf("If-Match", `"stale"`) }},
 		{name: "if-match weak never matches", method: "GET", status: 412,
-			hdr: func(o objectInfo) http.Header { return headerOf("If-Match", "W/"+o.etag) }},
+			hdr: func(o hObjectInfo) http.Header { return hHeaderOf("If-Match", "W/"+o.etag) }},
 		{name: "if-match stale head", method: "HEAD", status: 412, empty: true,
-			hdr: func(o objectInfo) http.Header { return headerOf("If-Match", `"stale"`) }},
+			hdr: func(o hObjectInfo) http.Header { return hHeaderOf("If-Match", `"stale"`) }},
 		{name: "if-unmodified-since earlier", method: "GET", status: 412,
-			hdr: func(o objectInfo) http.Header {
-				return headerOf("If-Unmodified-Since", httpDate(o.lastMod.Add(-time.Hour)))
+			hdr: func(o hObjectInfo) http.Header {
+				return hHeaderOf("If-Unmodified-Since", httpDate(o.lastMod.Add(-time.Hour)))
 			}},
 		{name: "if-unmodified-since equal", method: "GET", status: 200,
-			hdr: func(o objectInfo) http.Header { return headerOf("If-Unmodified-Since", httpDate(o.lastMod)) }},
+			hdr: func(o hObjectInfo) http.Header { return hHeaderOf("If-Unmodified-Since", httpDate(o.lastMod)) }},
 		{name: "if-range current etag", method: "GET", status: 206, span: &span{2, 5},
-			hdr: func(o objectInfo) http.Header { return headerOf("Range", "bytes=2-5", "If-Range", o.etag) }},
+			hdr: func(o hObjectInfo) http.Header { return hHeaderOf("Range", "bytes=2-5", "If-Range", o.etag) }},
 		{name: "if-range stale etag gives the whole object", method: "GET", status: 200,
-			hdr: func(o objectInfo) http.Header { return headerOf("Range", "bytes=2-5", "If-Range", `"stale"`) }},
+			hdr: func(o hObjectInfo) http.Header { return hHeaderOf("Range", "bytes=2-5", "If-Range", `"stale"`) }},
 		{name: "if-range current date", method: "GET", status: 206, span: &span{2, 5},
-			hdr: func(o objectInfo) http.Header {
-				return headerOf("Range", "bytes=2-5", "If-Range", httpDate(o.lastMod))
+			hdr: func(o hObjectInfo) http.Header {
+				return hHeaderOf("Range", "bytes=2-5", "If-Range", httpDate(o.lastMod))
 			}},
 		{name: "if-range stale date", method: "GET", status: 200,
-			hdr: func(o objectInfo) http.Header {
-				return headerOf("Range", "bytes=2-5", "If-Range", httpDate(o.lastMod.Add(-time.Hour)))
+			hdr: func(o hObjectInfo) http.Header {
+				return hHeaderOf("Range", "bytes=2-5", "If-Range", httpDate(o.lastMod.Add(-time.Hour)))
 			}},
 		{name: "if-range stale with unsatisfiable range", method: "GET", status: 200,
-			hdr: func(o objectInfo) http.Header {
-				return headerOf("Range", fmt.Sprintf("bytes=%d-", o.size+5), "If-Range", `"stale"`)
+			hdr: func(o hObjectInfo) http.Header {
+				return hHeaderOf("Range", fmt.Sprintf("bytes=%d-", o.size+5), "If-Range", `"stale"`)
 			}},
 	}
 	for _, key := range []string{"cached.txt", "streamed.bin"} {
@@ -346,7 +346,7 @@ func TestHandlerStatus(t *testing.T) {
 				}
 				before := e.srv.Count(privates3test.OpGetObject)
 				r := e.do(t, tt.method, key, hdr)
-				checkClean(t, e.srv, r)
+				hCheckClean(t, e.srv, r)
 				switch {
 				case tt.status == -1 && (r.status == 200 || r.status == 206):
 				case r.status != tt.status:
@@ -359,7 +359,7 @@ func TestHandlerStatus(t *testing.T) {
 					t.Errorf("body of %d bytes, want none", len(r.body))
 				}
 				if tt.method == "GET" {
-					checkBody(t, r, content)
+					hCheckBody(t, r, content)
 				}
 				if tt.span != nil {
 					first, last := tt.span.first, tt.span.last
@@ -376,7 +376,7 @@ func TestHandlerStatus(t *testing.T) {
 				}
 				switch r.status {
 				case 200, 206:
-					wantHeaders(t, r.header, map[string]string{
+					hWantHeaders(t, r.header, map[string]string{
 						"Etag": o.etag, "Last-Modified": httpDate(o.lastMod), "Accept-Ranges": "bytes",
 						"X-Content-Type-Options": "nosniff", "Cache-Control": privates3.DefaultHandlerCacheControl,
 					})
@@ -386,17 +386,17 @@ func TestHandlerStatus(t *testing.T) {
 						}
 					}
 				case 304:
-					wantHeaders(t, r.header, map[string]string{"Etag": o.etag, "Content-Type": "", "Content-Encoding": ""})
+					hWantHeaders(t, r.header, map[string]string{"Etag": o.etag, "Content-Type": "", "Content-Encoding": ""})
 				case 416:
-					wantHeaders(t, r.header, map[string]string{"Content-Range": fmt.Sprintf("bytes */%d", len(content))})
+					hWantHeaders(t, r.header, map[string]string{"Content-Range": fmt.Sprintf("bytes */%d", len(content))})
 				}
 			})
 		}
 	}
 }
 
-// wantHeaders checks header values; "" means absent.
-func wantHeaders(t testing.TB, h http.Header, want map[string]string) {
+// hWantHeaders checks header values; "" means absent.
+func hWantHeaders(t testing.TB, h http.Header, want map[string]string) {
 	t.Helper()
 	for k, v := range want {
 		if got := h.Get(k); got != v {
@@ -408,7 +408,7 @@ func wantHeaders(t testing.TB, h http.Header, want map[string]string) {
 // TestHandlerHeaders checks the representation headers, and that nothing else of S3 is passed on.
 func TestHandlerHeaders(t *testing.T) {
 	e := newHandlerEnv(t, nil, nil)
-	big := pattern(10000)
+	big := hPattern(10000)
 	puts := []struct {
 		key  string
 		body []byte
@@ -450,9 +450,9 @@ func TestHandlerHeaders(t *testing.T) {
 			if r.status != 200 {
 				t.Fatalf("status %d", r.status)
 			}
-			checkClean(t, e.srv, r)
-			wantHeaders(t, r.header, tt.want)
-			wantHeaders(t, r.header, map[string]string{"X-Content-Type-Options": "nosniff", "Accept-Ranges": "bytes"})
+			hCheckClean(t, e.srv, r)
+			hWantHeaders(t, r.header, tt.want)
+			hWantHeaders(t, r.header, map[string]string{"X-Content-Type-Options": "nosniff", "Accept-Ranges": "bytes"})
 			allowed := map[string]bool{"Content-Type": true, "Content-Encoding": true, "Content-Length": true,
 				"Etag": true, "Last-Modified": true, "Accept-Ranges": true, "Cache-Control": true,
 				"X-Content-Type-Options": true, "Date": true}
@@ -475,7 +475,7 @@ func TestHandlerHeaders(t *testing.T) {
 		e.srv.PutObject(hBucket, "b.bin", big, privates3test.CacheControl("no-cache"))
 		for _, k := range []string{"a.txt", "b.bin"} {
 			r := e.do(t, "GET", k, nil)
-			wantHeaders(t, r.header, map[string]string{"Cache-Control": "public, max-age=86400, immutable"})
+			hWantHeaders(t, r.header, map[string]string{"Cache-Control": "public, max-age=86400, immutable"})
 		}
 	})
 }
@@ -488,7 +488,7 @@ func TestHandlerMethods(t *testing.T) {
 	for _, m := range []string{"POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND"} {
 		t.Run(m, func(t *testing.T) {
 			r := e.do(t, m, "a.txt", nil)
-			checkClean(t, e.srv, r)
+			hCheckClean(t, e.srv, r)
 			if r.status != 405 || r.header.Get("Allow") != "GET, HEAD" {
 				t.Errorf("status %d, Allow %q; want 405, \"GET, HEAD\"", r.status, r.header.Get("Allow"))
 			}
@@ -504,7 +504,7 @@ func TestHandlerNotFound(t *testing.T) {
 	e := newHandlerEnv(t, nil, nil)
 	for _, m := range []string{"GET", "HEAD", "GET"} {
 		r := e.do(t, m, "no/such/key-marker.txt", nil)
-		checkClean(t, e.srv, r)
+		hCheckClean(t, e.srv, r)
 		if r.status != 404 {
 			t.Fatalf("%s: status %d, want 404", m, r.status)
 		}
@@ -552,7 +552,7 @@ func TestHandlerBadKeys(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, m := range []string{"GET", "HEAD"} {
 				r := e.do(t, m, tt.raw, nil)
-				checkClean(t, e.srv, r)
+				hCheckClean(t, e.srv, r)
 				if r.status != 400 {
 					t.Errorf("%s: status %d, want 400", m, r.status)
 				}
@@ -628,8 +628,8 @@ func TestHandlerAuthorize(t *testing.T) {
 		{"Bearer good", 200, ""},
 	}
 	for _, tt := range tests {
-		r := e.do(t, "GET", "t/1.png", headerOf("Authorization", tt.auth))
-		checkClean(t, e.srv, r)
+		r := e.do(t, "GET", "t/1.png", hHeaderOf("Authorization", tt.auth))
+		hCheckClean(t, e.srv, r)
 		if r.status != tt.status || r.header.Get("Www-Authenticate") != tt.challenge {
 			t.Errorf("auth %q: status %d, WWW-Authenticate %q; want %d, %q", tt.auth, r.status,
 				r.header.Get("Www-Authenticate"), tt.status, tt.challenge)
@@ -642,7 +642,7 @@ func TestHandlerAuthorize(t *testing.T) {
 		t.Errorf("S3 received %d object requests, want 1 (the authorized one)", n)
 	}
 	// Invalid keys are refused before the hook.
-	e.do(t, "GET", "t/../x", headerOf("Authorization", "Bearer good"))
+	e.do(t, "GET", "t/../x", hHeaderOf("Authorization", "Bearer good"))
 	mu.Lock()
 	defer mu.Unlock()
 	if want := []string{"t/1.png", "t/1.png", "t/1.png"}; strings.Join(seen, ",") != strings.Join(want, ",") {
@@ -656,10 +656,10 @@ func TestHandlerFaults(t *testing.T) {
 		cfg.FetchTimeout = 500 * time.Millisecond
 		cfg.NegativeTTL = -1
 		aws := cfg.AWS.Copy()
-		aws.Retryer = noRetries
+		aws.Retryer = hNoRetries
 		cfg.AWS = &aws
 	})
-	big := pattern(10000)
+	big := hPattern(10000)
 	e.srv.PutObject(hBucket, "small.txt", []byte("small"))
 	e.srv.PutObject(hBucket, "big.bin", big)
 	tests := []struct {
@@ -685,7 +685,7 @@ func TestHandlerFaults(t *testing.T) {
 					remove := e.srv.InjectFault(f)
 					defer remove()
 					r := e.do(t, m, key, nil)
-					checkClean(t, e.srv, r)
+					hCheckClean(t, e.srv, r)
 					if r.status != tt.status {
 						t.Fatalf("status %d, want %d", r.status, tt.status)
 					}
@@ -705,8 +705,8 @@ func TestHandlerFaults(t *testing.T) {
 	}
 }
 
-// noRetries makes fault tests deterministic: one upstream attempt per fetch.
-func noRetries() aws.Retryer { return aws.NopRetryer{} }
+// hNoRetries makes fault tests deterministic: one upstream attempt per fetch.
+func hNoRetries() aws.Retryer { return aws.NopRetryer{} }
 
 // TestHandlerClosed checks the answer after Client.Close.
 func TestHandlerClosed(t *testing.T) {
@@ -714,7 +714,7 @@ func TestHandlerClosed(t *testing.T) {
 	e.srv.PutObject(hBucket, "a.txt", []byte("x"))
 	e.c.Close()
 	r := e.do(t, "GET", "a.txt", nil)
-	checkClean(t, e.srv, r)
+	hCheckClean(t, e.srv, r)
 	if r.status != 503 {
 		t.Errorf("status %d, want 503", r.status)
 	}
@@ -726,7 +726,7 @@ func TestHandlerHeadLarge(t *testing.T) {
 	const size = 1 << 30
 	e.srv.PutSyntheticObject(hBucket, "huge.bin", size)
 	e.srv.ResetCounts()
-	for _, hdr := range []http.Header{nil, headerOf("Range", "bytes=0-")} {
+	for _, hdr := range []http.Header{nil, hHeaderOf("Range", "bytes=0-")} {
 		r := e.do(t, "HEAD", "huge.bin", hdr)
 		if r.status != 200 && r.status != 206 {
 			t.Fatalf("status %d", r.status)
@@ -748,13 +748,13 @@ func TestHandlerHeadLarge(t *testing.T) {
 func TestHandlerRedirect(t *testing.T) {
 	e := newHandlerEnv(t, &privates3.HandlerOptions{Mode: privates3.Redirect,
 		Presign: &privates3.PresignOptions{Expiry: 30 * time.Minute}}, nil)
-	content := pattern(5000)
+	content := hPattern(5000)
 	e.srv.PutObject(hBucket, "r/a.bin", content)
 	e.srv.ResetCounts()
 	var locations []string
 	for _, m := range []string{"GET", "HEAD", "GET"} {
 		r := e.do(t, m, "r/a.bin", nil)
-		checkClean(t, e.srv, r)
+		hCheckClean(t, e.srv, r)
 		if r.status != http.StatusTemporaryRedirect {
 			t.Fatalf("%s: status %d, want 307", m, r.status)
 		}
@@ -807,7 +807,7 @@ func TestHandlerRedirectBadOption(t *testing.T) {
 	e := newHandlerEnv(t, &privates3.HandlerOptions{Mode: privates3.Redirect,
 		Presign: &privates3.PresignOptions{Expiry: 30 * 24 * time.Hour}}, nil)
 	r := e.do(t, "GET", "a", nil)
-	checkClean(t, e.srv, r)
+	hCheckClean(t, e.srv, r)
 	if r.status != 500 {
 		t.Errorf("status %d, want 500", r.status)
 	}
