@@ -749,3 +749,63 @@ func FuzzRangeTotal(f *testing.F) {
 		}
 	})
 }
+
+// TestConcurrentColdLargeObject: callers arriving together for a cold large object share the
+// shared fetch's response (one of them streams it) and the others stream their own; each gets
+// the right bytes, and only one response is ever shared.
+func TestConcurrentColdLargeObject(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const size = 2 << 20
+		srv := privates3test.NewServer(privates3test.InProcess())
+		defer srv.Close()
+		srv.PutSyntheticObject(bucket, "v.mp4", size)
+		srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Latency: time.Second, Times: 1})
+		c := newFakeClient(t, srv, nil)
+		defer c.Close()
+		const n = 5
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				obj, err := c.GetObject(t.Context(), "v.mp4")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer obj.Body.Close()
+				if got, err := compareReaders(obj.Body, privates3test.SyntheticReader(size)); err != nil || got != size {
+					t.Errorf("read %d bytes: %v", got, err)
+				}
+			})
+		}
+		wg.Wait()
+		st := c.Stats()
+		if got := srv.CountKey(privates3test.OpGetObject, "v.mp4"); got != n || st.Streamed != n || st.Deduplicated != n-1 {
+			t.Errorf("GETs %d, Streamed %d, Deduplicated %d; want %d, %d, %d", got, st.Streamed, st.Deduplicated, n, n, n-1)
+		}
+	})
+}
+
+// TestRangeOfSmallObject: a range asked of a cacheable object is not forwarded: the whole object
+// is fetched once (a complete 200 body), cached, and served from memory for every range.
+func TestRangeOfSmallObject(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := privates3test.NewServer(privates3test.InProcess())
+		defer srv.Close()
+		srv.PutObject(bucket, "k", []byte("0123456789"))
+		c := newFakeClient(t, srv, nil)
+		defer c.Close()
+		for _, rng := range []string{"bytes=2-4", "bytes=0-", "bytes=100-"} {
+			obj, err := c.GetRange(t.Context(), "k", rng)
+			if err != nil {
+				t.Fatalf("%s: %v", rng, err)
+			}
+			if got := string(readAll(t, obj)); got != "0123456789" || privates3.ObjectContentRange(obj) != "" ||
+				string(privates3.ObjectData(obj)) != "0123456789" {
+				t.Errorf("%s: body %q, Content-Range %q; want the whole object from memory", rng, got, privates3.ObjectContentRange(obj))
+			}
+		}
+		if got := srv.CountKey(privates3test.OpGetObject, "k"); got != 1 {
+			t.Errorf("GETs: %d, want 1", got)
+		}
+	})
+}

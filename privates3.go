@@ -313,6 +313,9 @@ type Client struct {
 	stop      chan struct{} // closed by Close; background goroutines return when it is
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+
+	bgMu      sync.Mutex // guards stopping; orders goBackground's wg.Add before Close's wg.Wait
+	stopping  bool
 	transport *http.Transport // the default S3 transport, nil if AWS.HTTPClient was given
 }
 
@@ -389,9 +392,18 @@ func (c *Client) init(ctx context.Context) error {
 	return nil
 }
 
-// goBackground runs f in a goroutine that Close stops (by closing stop) and waits for.
+// goBackground runs f in a goroutine that Close stops (by closing stop) and waits for. After Close
+// has begun, f runs in the caller's goroutine instead, with stop already closed, so no goroutine
+// outlives Close and f still completes whatever its callers wait for.
 func (c *Client) goBackground(f func(stop <-chan struct{})) {
+	c.bgMu.Lock()
+	if c.stopping {
+		c.bgMu.Unlock()
+		f(c.stop)
+		return
+	}
 	c.wg.Add(1)
+	c.bgMu.Unlock()
 	go func() {
 		defer c.wg.Done()
 		f(c.stop)
@@ -404,6 +416,9 @@ func (c *Client) goBackground(f func(stop <-chan struct{})) {
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
+		c.bgMu.Lock()
+		c.stopping = true
+		c.bgMu.Unlock()
 		close(c.stop)
 		if c.cache != nil {
 			c.cache.close() // cancels and waits for shared fetches (fetch.go)
