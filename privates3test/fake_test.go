@@ -54,7 +54,7 @@ func TestPresignedExpiresOnFakeClock(t *testing.T) {
 	if code, body := get(); code != 200 {
 		t.Fatalf("after SetTime(now): %d %s", code, body)
 	}
-	if d := srv.Now().Sub(time.Now()).Abs(); d > time.Second {
+	if d := time.Until(srv.Now()).Abs(); d > time.Second {
 		t.Errorf("Now is %v off real time after SetTime(now)", d)
 	}
 }

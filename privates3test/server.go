@@ -323,7 +323,7 @@ func (s *Server) Now() time.Time { return time.Now().Add(time.Duration(s.offset.
 func (s *Server) Advance(d time.Duration) { s.offset.Add(int64(d)) }
 
 // SetTime sets the server's clock to t; it then runs on from t at real-time speed.
-func (s *Server) SetTime(t time.Time) { s.offset.Store(int64(t.Sub(time.Now()))) }
+func (s *Server) SetTime(t time.Time) { s.offset.Store(int64(time.Until(t))) }
 
 // Count returns the number of requests received for op (one of the Op constants), whatever their
 // outcome (faults and errors included), since the server started or ResetCounts.
