@@ -809,3 +809,72 @@ func TestRangeOfSmallObject(t *testing.T) {
 		}
 	})
 }
+
+// TestCacheBudget: the cache stays within CacheBytes (overhead included), evicting the least
+// recently used objects; with a negative CacheBytes nothing is cached but concurrent callers
+// still share one GET.
+func TestCacheBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := privates3test.NewServer(privates3test.InProcess())
+		defer srv.Close()
+		body := bytes.Repeat([]byte("x"), 10<<10)
+		for i := range 20 {
+			srv.PutObject(bucket, fmt.Sprintf("k%d", i), body)
+		}
+		const budget = 64 << 10 // room for 6 objects of 10 KiB with their overhead
+		c := newFakeClient(t, srv, func(cfg *privates3.Config) { cfg.CacheBytes = budget })
+		defer c.Close()
+		for i := range 20 {
+			obj, err := c.GetObject(t.Context(), fmt.Sprintf("k%d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			readAll(t, obj)
+			if st := c.Stats(); st.CachedBytes > budget {
+				t.Fatalf("CachedBytes %d over the budget %d", st.CachedBytes, budget)
+			}
+		}
+		st := c.Stats()
+		if st.CachedObjects != 6 || st.Evictions != 14 {
+			t.Errorf("CachedObjects %d, Evictions %d; want 6, 14", st.CachedObjects, st.Evictions)
+		}
+		// The newest are cached, the oldest were evicted.
+		srv.ResetCounts()
+		for _, k := range []string{"k19", "k14", "k0"} {
+			obj, err := c.GetObject(t.Context(), k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readAll(t, obj)
+		}
+		if g19, g14, g0 := srv.CountKey(privates3test.OpGetObject, "k19"), srv.CountKey(privates3test.OpGetObject, "k14"),
+			srv.CountKey(privates3test.OpGetObject, "k0"); g19 != 0 || g14 != 0 || g0 != 1 {
+			t.Errorf("GETs of k19, k14, k0: %d, %d, %d; want 0, 0, 1", g19, g14, g0)
+		}
+
+		off := newFakeClient(t, srv, func(cfg *privates3.Config) { cfg.CacheBytes = -1 })
+		defer off.Close()
+		srv.ResetCounts()
+		srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Latency: time.Second, Times: 1})
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Go(func() {
+				obj, err := off.GetObject(t.Context(), "k1")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				readAll(t, obj)
+			})
+		}
+		wg.Wait()
+		obj, err := off.GetObject(t.Context(), "k1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, obj)
+		if got, st := srv.CountKey(privates3test.OpGetObject, "k1"), off.Stats(); got != 2 || st.CachedBytes != 0 {
+			t.Errorf("cache off: %d GETs, CachedBytes %d; want 2 (10 concurrent callers, then 1), 0", got, st.CachedBytes)
+		}
+	})
+}
