@@ -528,3 +528,26 @@ func TestS3Details(t *testing.T) {
 		t.Errorf("anonymous request through Handler: %d %v", rec.Code, rec.Header())
 	}
 }
+
+func TestReaderRoleNames(t *testing.T) {
+	srv := privates3test.NewServer()
+	defer srv.Close()
+	long1, long2 := strings.Repeat("a", 60)+"-b1", strings.Repeat("a", 60)+"-b2"
+	arns := map[string]bool{}
+	for _, b := range []string{"tiles", long1, long2} {
+		arn := srv.ReaderRole(b)
+		if arns[arn] || arn != srv.ReaderRole(b) {
+			t.Errorf("ReaderRole(%q) = %s, not unique or not stable", b, arn)
+		}
+		arns[arn] = true
+		srv.PutObject(b, "k", []byte("v"))
+	}
+	// The role of long2 reads long2, not long1.
+	s3c, _ := assume(t, srv, &sts.AssumeRoleInput{RoleArn: aws.String(srv.ReaderRole(long2))})
+	if _, err := s3c.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(long2), Key: aws.String("k")}); err != nil {
+		t.Errorf("reader of %s: %v", long2, err)
+	}
+	if _, err := s3c.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(long1), Key: aws.String("k")}); err == nil {
+		t.Errorf("reader of %s may read %s", long2, long1)
+	}
+}
