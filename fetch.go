@@ -37,7 +37,8 @@ var errFetchTimeout = errors.New("privates3: fetch timeout")
 //
 // ctx bounds the caller's wait and, for a streamed object, the reading of its Body. A cancelled
 // caller does not fail other callers sharing its upstream fetch; that fetch is bounded by
-// Config.FetchTimeout instead.
+// Config.FetchTimeout instead. If S3 rejects the credentials as expired or unknown
+// (ExpiredToken, InvalidAccessKeyId), they are refreshed once and the request is retried once.
 //
 // Errors wrap [ErrInvalidKey] (nothing was sent), [ErrNotFound], [ErrAccessDenied] (naming the S3
 // error code), [ErrThrottled], [ErrTimeout], [ErrCredentials], [ErrUpstream] or [ErrClosed]; a
