@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -466,5 +467,64 @@ func TestSyntheticReader(t *testing.T) {
 	}
 	if privates3test.SyntheticByte(7) == privates3test.SyntheticByte(7+65536) && privates3test.SyntheticByte(8) == privates3test.SyntheticByte(8+65536) {
 		t.Error("synthetic content repeats every 64 KiB")
+	}
+}
+
+func TestS3Details(t *testing.T) {
+	srv := privates3test.NewServer()
+	defer srv.Close()
+	srv.PutObject("b1", "k", []byte("abc"))
+	base := srv.BaseCredentials()
+	send := func(method, path string, body []byte, hdr map[string]string, signed ...string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, bytes.NewReader(body))
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		v4Signer{creds: base, region: srv.Region(), service: "s3", now: time.Now()}.signHeader(req, body, signed...)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, c := range []struct {
+		name, method, path string
+		hdr                map[string]string
+		signed             []string
+		status             int
+		code               string
+	}{
+		{"no such bucket", "GET", "/nobucket/k", nil, nil, 404, "NoSuchBucket"},
+		{"crc32 right", "PUT", "/b1/c", map[string]string{"X-Amz-Checksum-Crc32": "NSRBwg=="}, nil, 200, ""}, // CRC32("abc")
+		{"crc32 wrong", "PUT", "/b1/c", map[string]string{"X-Amz-Checksum-Crc32": "AAAAAA=="}, nil, 400, "BadDigest"},
+		{"bucket listing", "GET", "/b1", nil, nil, 501, "NotImplemented"},
+		{"POST to an object", "POST", "/b1/k", nil, nil, 405, "MethodNotAllowed"},
+		{"both header and query auth", "GET", "/b1/k?X-Amz-Algorithm=AWS4-HMAC-SHA256", nil, nil, 400, "InvalidArgument"},
+	} {
+		status, body := send(c.method, c.path, []byte("abc")[:map[bool]int{true: 3, false: 0}[c.method == "PUT"]], c.hdr, c.signed...)
+		if status != c.status || (c.code != "" && !strings.Contains(body, "<Code>"+c.code+"</Code>")) {
+			t.Errorf("%s: %d %s, want %d %s", c.name, status, body, c.status, c.code)
+		}
+	}
+	// A streaming (aws-chunked) upload is not supported: say so as S3 does for unknown features.
+	req, _ := http.NewRequest("PUT", srv.URL+"/b1/s", strings.NewReader("x"))
+	v4Signer{creds: base, region: srv.Region(), service: "s3", now: time.Now()}.signHeader(req, []byte("x"))
+	req.Header.Set("X-Amz-Content-Sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 501 {
+		t.Errorf("streaming upload: %d, want 501", resp.StatusCode)
+	}
+	// Handler serves without a listener (a Drop fault would need a hijackable connection).
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/b1/k", nil))
+	if rec.Code != 403 || rec.Header().Get("X-Amz-Request-Id") == "" {
+		t.Errorf("anonymous request through Handler: %d %v", rec.Code, rec.Header())
 	}
 }

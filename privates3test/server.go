@@ -46,6 +46,27 @@
 // With [InProcess], the server does not listen on any socket: [Server.Client] reaches it over
 // in-memory connections ([net.Pipe]), which makes it usable inside [testing/synctest] bubbles
 // (create the Server inside the bubble).
+//
+// # Errors
+//
+// Errors are AWS's XML documents: for S3, Error{Code, Message, RequestId, HostId, …} with the
+// x-amz-request-id header (and no body for HEAD, as S3 does); for STS,
+// ErrorResponse{Error{Type, Code, Message}, RequestId} with x-amzn-RequestId. The codes are
+// AWS's: S3 AccessDenied, NoSuchKey, NoSuchBucket, InvalidAccessKeyId, InvalidToken,
+// ExpiredToken, SignatureDoesNotMatch, RequestTimeTooSkewed, AuthorizationHeaderMalformed,
+// AuthorizationQueryParametersError, InvalidArgument, InvalidRequest, InvalidRange,
+// PreconditionFailed, XAmzContentSHA256Mismatch, BadDigest, RequestHeaderSectionTooLarge; STS
+// ValidationError, AccessDenied, MalformedPolicyDocument, InvalidClientTokenId,
+// SignatureDoesNotMatch, ExpiredToken, MissingAuthenticationToken, IncompleteSignature,
+// MissingAction, InvalidAction; and whatever a [Fault] names. Answers never contain secret keys
+// or session tokens, except the credentials AssumeRole issues.
+//
+// # Limits
+//
+// Not implemented: virtual-hosted-style addressing, bucket operations (listing, creation),
+// multipart uploads, aws-chunked (streaming) uploads, PutObject bodies over 64 MiB, policy
+// conditions, role chaining, SigV4a. Objects stored with [Server.PutSyntheticObject] have a
+// multipart-style ETag instead of an MD5.
 package privates3test
 
 import (
@@ -127,6 +148,7 @@ type Server struct {
 	offset atomic.Int64
 
 	requestSeq atomic.Uint64
+	putSeq     atomic.Uint64 // distinguishes the ETags of synthetic objects
 
 	base aws.Credentials
 
