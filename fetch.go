@@ -37,7 +37,8 @@ var errFetchTimeout = errors.New("privates3: fetch timeout")
 //
 // ctx bounds the caller's wait and, for a streamed object, the reading of its Body. A cancelled
 // caller does not fail other callers sharing its upstream fetch; that fetch is bounded by
-// Config.FetchTimeout instead.
+// Config.FetchTimeout instead. If S3 rejects the credentials as expired or unknown
+// (ExpiredToken, InvalidAccessKeyId), they are refreshed once and the request is retried once.
 //
 // Errors wrap [ErrInvalidKey] (nothing was sent), [ErrNotFound], [ErrAccessDenied] (naming the S3
 // error code), [ErrThrottled], [ErrTimeout], [ErrCredentials], [ErrUpstream] or [ErrClosed]; a
@@ -487,11 +488,18 @@ func (*memBody) Close() error { return nil }
 
 // objectFromEntry returns a new Object reading e's bytes.
 func objectFromEntry(e *entry) *Object {
+	o := e.obj
 	m := new(memObject)
-	m.body.Reset(e.obj.data)
-	m.obj = objectFromMeta(e.obj, int64(len(e.obj.data)))
+	m.body.Reset(o.data)
+	// Field by field rather than a struct copy: this is the hit path.
 	m.obj.Body = &m.body
-	m.obj.data = e.obj.data
+	m.obj.Size = int64(len(o.data))
+	m.obj.ContentType = o.contentType
+	m.obj.ContentEncoding = o.contentEncoding
+	m.obj.CacheControl = o.cacheControl
+	m.obj.ETag = o.etag
+	m.obj.LastModified = o.lastModified
+	m.obj.data = o.data
 	return &m.obj
 }
 
