@@ -352,6 +352,17 @@ func TestListen(t *testing.T) {
 			privates3test.NewServer(privates3test.Listen(addr)).Close()
 		}()
 	}
+	busy := srv.URL[len("http://"):]
+	if s, err := privates3test.Start(privates3test.Listen(busy)); err == nil {
+		s.Close()
+		t.Errorf("Start on the busy address %s succeeded", busy)
+	}
+	if s, err := privates3test.Start(privates3test.Listen("0.0.0.0:0")); err == nil || !strings.Contains(err.Error(), "loopback") {
+		if s != nil {
+			s.Close()
+		}
+		t.Errorf("Start on a wildcard address: %v", err)
+	}
 }
 
 func TestInProcessURLDoesNotResolve(t *testing.T) {
