@@ -52,6 +52,11 @@ type flight struct {
 	err      error
 }
 
+// abandonAfter is how long past its deadline a flight is waited for. A fetch that ignores its
+// context's deadline is then left behind: waiters get ErrTimeout and the next caller starts
+// another fetch.
+const abandonAfter = time.Second
+
 // doneFlight returns a finished flight that failed with err.
 func doneFlight(err error) *flight {
 	f := &flight{done: make(chan struct{}), err: err}
@@ -203,7 +208,7 @@ func newSTSClient(awsCfg aws.Config, cfg Config) (*sts.Client, *http.Transport) 
 // refresher through goBackground.
 func (cr *credentials) start(ctx context.Context, goBackground func(func(stop <-chan struct{}))) error {
 	f := cr.join(reasonInitial, func(*credState) bool { return true })
-	if _, err := cr.await(ctx, f); err != nil {
+	if _, err := cr.await(ctx, nil, f); err != nil {
 		cr.shutdown()
 		return err
 	}
@@ -222,7 +227,7 @@ func (cr *credentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
 		return st.creds, nil
 	}
 	f := cr.join(reasonExpired, func(st *credState) bool { return st == nil || !st.valid(cr.now()) })
-	creds, err := cr.await(ctx, f)
+	creds, err := cr.await(ctx, nil, f)
 	if err != nil {
 		if st := cr.cur.Load(); st != nil && st.valid(cr.now()) {
 			return st.creds, nil // renewed meanwhile by someone else
@@ -246,7 +251,7 @@ func (cr *credentials) forceRefresh(ctx context.Context, stale aws.Credentials) 
 	f := cr.join(reasonForced, func(st *credState) bool {
 		return st == nil || (st.creds.AccessKeyID == stale.AccessKeyID && st.creds.SessionToken == stale.SessionToken)
 	})
-	_, err := cr.await(ctx, f)
+	_, err := cr.await(ctx, nil, f)
 	return err
 }
 
@@ -272,7 +277,7 @@ func (cr *credentials) validFor(ctx context.Context, d time.Duration) (aws.Crede
 		age, life := now.Sub(st.fetched), st.creds.Expires.Sub(st.fetched)
 		return age >= max(life/4, cr.minBackoff)
 	})
-	creds, err := cr.await(ctx, f)
+	creds, err := cr.await(ctx, nil, f)
 	if err != nil {
 		if st := cr.cur.Load(); st != nil && st.valid(cr.now()) {
 			return st.creds, nil
@@ -289,16 +294,16 @@ func (cr *credentials) validFor(ctx context.Context, d time.Duration) (aws.Crede
 func (cr *credentials) join(r reason, need func(*credState) bool) *flight {
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
-	if cr.flight != nil {
-		return cr.flight
-	}
+	now := cr.now()
+	if f := cr.flight; f != nil && now.Before(f.deadline.Add(abandonAfter)) {
+		return f
+	} // else its fetch ignores its deadline: leave it behind and start another
 	if cr.closed {
 		return doneFlight(ErrClosed)
 	}
 	if !need(cr.cur.Load()) {
 		return nil
 	}
-	now := cr.now()
 	if r != reasonScheduled && r != reasonInitial && cr.lastErr != nil && now.Sub(cr.lastErrAt) < cr.failureMemo {
 		return doneFlight(cr.lastErr)
 	}
@@ -338,7 +343,9 @@ func (cr *credentials) fly(f *flight, r reason) {
 	} else {
 		cr.lastErr, cr.lastErrAt = err, now
 	}
-	cr.flight = nil
+	if cr.flight == f {
+		cr.flight = nil
+	}
 	cr.mu.Unlock()
 
 	if err == nil {
@@ -371,8 +378,8 @@ func (cr *credentials) fly(f *flight, r reason) {
 }
 
 // await waits for f (nil: no fetch needed, the current credentials are the answer) until it is
-// done, ctx is done, or f's deadline passed.
-func (cr *credentials) await(ctx context.Context, f *flight) (aws.Credentials, error) {
+// done, ctx is done, f's deadline passed, or stop is closed (then it returns ErrClosed).
+func (cr *credentials) await(ctx context.Context, stop <-chan struct{}, f *flight) (aws.Credentials, error) {
 	if f == nil {
 		return cr.cur.Load().creds, nil
 	}
@@ -383,13 +390,15 @@ func (cr *credentials) await(ctx context.Context, f *flight) (aws.Credentials, e
 	}
 	// The fetch's context expires at the deadline too; the timer only guards against a provider
 	// that ignores its context (the SDK's CredentialsCache strips cancellation).
-	t := time.NewTimer(f.deadline.Sub(cr.now()) + time.Second)
+	t := time.NewTimer(f.deadline.Sub(cr.now()) + abandonAfter)
 	defer t.Stop()
 	select {
 	case <-f.done:
 		return f.creds, f.err
 	case <-ctx.Done():
 		return aws.Credentials{}, fmt.Errorf("privates3: waiting for credentials: %w", ctx.Err())
+	case <-stop:
+		return aws.Credentials{}, ErrClosed
 	case <-t.C:
 		return aws.Credentials{}, fmt.Errorf("%w: no credentials within %s", ErrTimeout, cr.cfg.STSTimeout)
 	}
@@ -457,12 +466,9 @@ func (cr *credentials) run(stop <-chan struct{}) {
 		case <-wake:
 		}
 		f := cr.join(reasonScheduled, func(*credState) bool { return true })
-		select {
-		case <-stop:
+		if _, err := cr.await(context.Background(), stop, f); errors.Is(err, ErrClosed) {
 			return
-		case <-f.done:
-		}
-		if f.err != nil {
+		} else if err != nil {
 			failures++
 		} else {
 			failures = 0

@@ -37,7 +37,8 @@ var errFetchTimeout = errors.New("privates3: fetch timeout")
 //
 // ctx bounds the caller's wait and, for a streamed object, the reading of its Body. A cancelled
 // caller does not fail other callers sharing its upstream fetch; that fetch is bounded by
-// Config.FetchTimeout instead.
+// Config.FetchTimeout instead. If S3 rejects the credentials as expired or unknown
+// (ExpiredToken, InvalidAccessKeyId), they are refreshed once and the request is retried once.
 //
 // Errors wrap [ErrInvalidKey] (nothing was sent), [ErrNotFound], [ErrAccessDenied] (naming the S3
 // error code), [ErrThrottled], [ErrTimeout], [ErrCredentials], [ErrUpstream] or [ErrClosed]; a
@@ -313,8 +314,14 @@ func prefixRange(rng string, size int64) (last int64, ok bool) {
 	if spec == "" {
 		return size - 1, true
 	}
+	if strings.TrimLeft(spec, "0123456789") != "" {
+		return 0, false
+	}
 	n, err := strconv.ParseInt(spec, 10, 64)
-	if err != nil || n < 0 {
+	if err != nil {
+		if errors.Is(err, strconv.ErrRange) { // beyond any object: the whole object
+			return size - 1, true
+		}
 		return 0, false
 	}
 	return min(n, size-1), true
@@ -335,8 +342,8 @@ func (c *Client) stream(ctx context.Context, key, full, rng string) (*Object, er
 		err = context.Cause(cl.ctx)
 	}
 	if err != nil {
-		cl.stop()
 		err = c.upstreamError("GetObject", key, err, cl.ctx)
+		cl.stop()
 		if errors.Is(err, ErrNotFound) {
 			c.rememberNotFound(full, nil)
 		}
@@ -481,11 +488,18 @@ func (*memBody) Close() error { return nil }
 
 // objectFromEntry returns a new Object reading e's bytes.
 func objectFromEntry(e *entry) *Object {
+	o := e.obj
 	m := new(memObject)
-	m.body.Reset(e.obj.data)
-	m.obj = objectFromMeta(e.obj, int64(len(e.obj.data)))
+	m.body.Reset(o.data)
+	// Field by field rather than a struct copy: this is the hit path.
 	m.obj.Body = &m.body
-	m.obj.data = e.obj.data
+	m.obj.Size = int64(len(o.data))
+	m.obj.ContentType = o.contentType
+	m.obj.ContentEncoding = o.contentEncoding
+	m.obj.CacheControl = o.cacheControl
+	m.obj.ETag = o.etag
+	m.obj.LastModified = o.lastModified
+	m.obj.data = o.data
 	return &m.obj
 }
 
@@ -635,7 +649,7 @@ func callerError(key string, ctx context.Context) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
 		return &fetchError{kind: ErrTimeout, msg: fmt.Sprintf("%q: caller's deadline exceeded", key), cause: err}
 	}
-	return &fetchError{kind: err, msg: strconv.Quote(key)}
+	return fmt.Errorf("privates3: %q: %w", key, err)
 }
 
 // httpStatus returns the HTTP status of an S3 error answer, or 0.

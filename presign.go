@@ -85,7 +85,7 @@ type presignParams struct {
 	cacheControl   string
 }
 
-// presignParams validates o and applies its defaults. Errors wrap ErrInvalidOption.
+// params validates o and applies its defaults. Errors wrap ErrInvalidOption.
 func (o *PresignOptions) params() (presignParams, error) {
 	var p presignParams
 	if o != nil {
@@ -179,19 +179,25 @@ func (p *presignState) init(c *Client) {
 	})
 }
 
-// lookup returns the remembered URL for k, promoting it from the previous generation.
+// lookup returns the remembered URL for k. An entry found in the previous generation is moved to
+// the current one, so that URLs in use survive the next rotation.
 func (p *presignState) lookup(k presignKey) (presignEntry, bool) {
 	p.mu.RLock()
 	e, ok := p.cur[k]
+	old := false
 	if !ok {
 		e, ok = p.old[k]
+		old = ok
 	}
 	p.mu.RUnlock()
+	if old {
+		p.store(k, e)
+	}
 	return e, ok
 }
 
-// store remembers e under k. When the current generation is full it becomes the previous one,
-// so at most 2*max entries are held and recently used ones survive.
+// store remembers e under k. When the current generation is full it becomes the previous one
+// (and the previous one is dropped), so at most 2*max entries are held.
 func (p *presignState) store(k presignKey, e presignEntry) {
 	limit := p.max
 	if limit <= 0 {
@@ -235,7 +241,7 @@ func (w windowSigner) PresignHTTP(ctx context.Context, creds aws.Credentials, r 
 // The signing time is the current time rounded down to opts.Window, so identical calls (same
 // key and options) within one window return the byte-identical URL, which browsers and CDNs can
 // cache. Such repeated calls are answered from memory without signing again; the memory is
-// bounded (a few thousand URLs, the least recently used dropped first).
+// bounded (a few thousand URLs; those not asked for in a while are dropped first).
 //
 // The URL is valid until Deadline = min(SignedAt+Expiry, expiry of the signing credentials),
 // which is at least Expiry-Window from the call: if the Client's current credentials expire

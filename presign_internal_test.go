@@ -83,6 +83,13 @@ func TestPresignStoreBounded(t *testing.T) {
 	if p.len() != before {
 		t.Errorf("len after replacing = %d, want %d", p.len(), before)
 	}
+	// An entry in use survives rotations: looking it up moves it to the current generation.
+	for i := 100; i < 120; i++ {
+		p.store(key(i), presignEntry{})
+		if _, ok := p.lookup(key(97)); !ok {
+			t.Fatalf("entry 97, looked up after every store, dropped after storing %d", i)
+		}
+	}
 }
 
 func TestScopedPrefix(t *testing.T) {
@@ -263,5 +270,44 @@ func TestCredentialsErrorStatus(t *testing.T) {
 		if text != strings.ToLower(http.StatusText(status)) && !(status == 500 && text == "internal server error") {
 			t.Errorf("credentialsErrorStatus(%v) text = %q, want the fixed status text", tt.err, text)
 		}
+	}
+}
+
+func TestScopedEvict(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	done := func(expires time.Time, err error) *scopedFlight {
+		f := &scopedFlight{done: make(chan struct{}), creds: ScopedCredentials{Expires: expires}, err: err}
+		close(f.done)
+		return f
+	}
+	inFlight := &scopedFlight{done: make(chan struct{})}
+	s := scopedState{max: 3, m: map[scopedKey]*scopedFlight{
+		{prefix: "fresh/", d: time.Hour}:   done(now.Add(50*time.Minute), nil),
+		{prefix: "stale/", d: time.Hour}:   done(now.Add(10*time.Minute), nil),
+		{prefix: "failed/", d: time.Hour}:  done(time.Time{}, errors.New("x")),
+		{prefix: "flying/", d: time.Hour}:  inFlight,
+		{prefix: "fresh2/", d: time.Hour}:  done(now.Add(59*time.Minute), nil),
+		{prefix: "fresh3/", d: time.Hour}:  done(now.Add(59*time.Minute), nil),
+		{prefix: "flying2/", d: time.Hour}: &scopedFlight{done: make(chan struct{})},
+	}}
+	s.evictLocked(now)
+	if len(s.m) != 2 {
+		t.Errorf("after evictLocked: %d entries, want only the 2 flights in progress (max %d)", len(s.m), s.max)
+	}
+	for _, k := range []string{"stale/", "failed/"} {
+		if _, ok := s.m[scopedKey{prefix: k, d: time.Hour}]; ok {
+			t.Errorf("%s kept", k)
+		}
+	}
+	for _, k := range []string{"flying/", "flying2/"} {
+		if s.m[scopedKey{prefix: k, d: time.Hour}] == nil {
+			t.Errorf("flight %s dropped", k)
+		}
+	}
+	// Below the bound nothing is dropped.
+	s = scopedState{max: 3, m: map[scopedKey]*scopedFlight{{prefix: "stale/", d: time.Hour}: done(now, nil)}}
+	s.evictLocked(now)
+	if len(s.m) != 1 {
+		t.Errorf("evictLocked below the bound dropped entries")
 	}
 }

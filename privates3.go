@@ -313,6 +313,9 @@ type Client struct {
 	stop      chan struct{} // closed by Close; background goroutines return when it is
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+
+	bgMu      sync.Mutex // guards stopping; orders goBackground's wg.Add before Close's wg.Wait
+	stopping  bool
 	transport *http.Transport // the default S3 transport, nil if AWS.HTTPClient was given
 }
 
@@ -359,13 +362,14 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 func (c *Client) init(ctx context.Context) error {
 	httpClient := c.awsCfg.HTTPClient
 	if httpClient == nil {
-		bc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-			t.MaxIdleConns = c.cfg.MaxConnsPerHost
-			t.MaxIdleConnsPerHost = c.cfg.MaxConnsPerHost
-			c.transport = t
-		})
-		bc.GetTransport() // builds the transport, so that Close can release its connections
-		httpClient = bc
+		// The SDK's default transport settings, on a transport of our own: a BuildableClient
+		// clones its transport when built, so Close could not release the connections of the
+		// one it uses.
+		t := awshttp.NewBuildableClient().GetTransport()
+		t.MaxIdleConns = c.cfg.MaxConnsPerHost
+		t.MaxIdleConnsPerHost = c.cfg.MaxConnsPerHost
+		c.transport = t
+		httpClient = &http.Client{Transport: t}
 	}
 	c.cache = newCache(c.cfg.CacheBytes, &c.stats)
 	creds, err := newCredentials(ctx, c)
@@ -388,9 +392,18 @@ func (c *Client) init(ctx context.Context) error {
 	return nil
 }
 
-// goBackground runs f in a goroutine that Close stops (by closing stop) and waits for.
+// goBackground runs f in a goroutine that Close stops (by closing stop) and waits for. After Close
+// has begun, f runs in the caller's goroutine instead, with stop already closed, so no goroutine
+// outlives Close and f still completes whatever its callers wait for.
 func (c *Client) goBackground(f func(stop <-chan struct{})) {
+	c.bgMu.Lock()
+	if c.stopping {
+		c.bgMu.Unlock()
+		f(c.stop)
+		return
+	}
 	c.wg.Add(1)
+	c.bgMu.Unlock()
 	go func() {
 		defer c.wg.Done()
 		f(c.stop)
@@ -403,6 +416,9 @@ func (c *Client) goBackground(f func(stop <-chan struct{})) {
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
+		c.bgMu.Lock()
+		c.stopping = true
+		c.bgMu.Unlock()
 		close(c.stop)
 		if c.cache != nil {
 			c.cache.close() // cancels and waits for shared fetches (fetch.go)

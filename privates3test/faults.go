@@ -104,6 +104,7 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, re
 		case <-r.Context().Done():
 		case <-s.closing:
 		}
+		dropConnection(w)
 		return true
 	}
 	if f.Latency > 0 {
@@ -112,8 +113,10 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, re
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
+			dropConnection(w)
 			return true
 		case <-s.closing:
+			dropConnection(w)
 			return true
 		}
 	}
