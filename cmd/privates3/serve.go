@@ -253,7 +253,11 @@ func start(ctx context.Context, o serveOptions, stderr io.Writer) (a *app, err e
 
 // startDemo starts the embedded fake and fills the demo bucket with tiles.
 func (a *app) startDemo(ctx context.Context) error {
-	a.fake = privates3test.NewServer()
+	fake, err := privates3test.Start()
+	if err != nil {
+		return fmt.Errorf("starting the embedded fake S3: %w", err)
+	}
+	a.fake = fake
 	begin := time.Now()
 	n, size, err := generateTiles(ctx, demoSeed, a.opts.maxZoom, func(key string, body []byte) error {
 		a.fake.PutObject(demoBucket, demoPrefix+key, body,
