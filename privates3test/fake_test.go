@@ -54,7 +54,7 @@ func TestPresignedExpiresOnFakeClock(t *testing.T) {
 	if code, body := get(); code != 200 {
 		t.Fatalf("after SetTime(now): %d %s", code, body)
 	}
-	if d := srv.Now().Sub(time.Now()).Abs(); d > time.Second {
+	if d := time.Until(srv.Now()).Abs(); d > time.Second {
 		t.Errorf("Now is %v off real time after SetTime(now)", d)
 	}
 }
@@ -352,6 +352,17 @@ func TestListen(t *testing.T) {
 			privates3test.NewServer(privates3test.Listen(addr)).Close()
 		}()
 	}
+	busy := srv.URL[len("http://"):]
+	if s, err := privates3test.Start(privates3test.Listen(busy)); err == nil {
+		s.Close()
+		t.Errorf("Start on the busy address %s succeeded", busy)
+	}
+	if s, err := privates3test.Start(privates3test.Listen("0.0.0.0:0")); err == nil || !strings.Contains(err.Error(), "loopback") {
+		if s != nil {
+			s.Close()
+		}
+		t.Errorf("Start on a wildcard address: %v", err)
+	}
 }
 
 func TestInProcessURLDoesNotResolve(t *testing.T) {
@@ -526,5 +537,28 @@ func TestS3Details(t *testing.T) {
 	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/b1/k", nil))
 	if rec.Code != 403 || rec.Header().Get("X-Amz-Request-Id") == "" {
 		t.Errorf("anonymous request through Handler: %d %v", rec.Code, rec.Header())
+	}
+}
+
+func TestReaderRoleNames(t *testing.T) {
+	srv := privates3test.NewServer()
+	defer srv.Close()
+	long1, long2 := strings.Repeat("a", 60)+"-b1", strings.Repeat("a", 60)+"-b2"
+	arns := map[string]bool{}
+	for _, b := range []string{"tiles", long1, long2} {
+		arn := srv.ReaderRole(b)
+		if arns[arn] || arn != srv.ReaderRole(b) {
+			t.Errorf("ReaderRole(%q) = %s, not unique or not stable", b, arn)
+		}
+		arns[arn] = true
+		srv.PutObject(b, "k", []byte("v"))
+	}
+	// The role of long2 reads long2, not long1.
+	s3c, _ := assume(t, srv, &sts.AssumeRoleInput{RoleArn: aws.String(srv.ReaderRole(long2))})
+	if _, err := s3c.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(long2), Key: aws.String("k")}); err != nil {
+		t.Errorf("reader of %s: %v", long2, err)
+	}
+	if _, err := s3c.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(long1), Key: aws.String("k")}); err == nil {
+		t.Errorf("reader of %s may read %s", long2, long1)
 	}
 }

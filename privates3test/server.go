@@ -169,8 +169,18 @@ type Server struct {
 
 // NewServer starts a fake S3 and STS server on a loopback address (127.0.0.1, random port) and
 // returns it; the caller must Close it. Like [net/http/httptest.NewServer], it panics if it cannot
-// listen, or if [Listen] names a non-loopback address.
+// listen, or if [Listen] names a non-loopback address; commands use [Start] instead.
 func NewServer(opts ...Option) *Server {
+	s, err := Start(opts...)
+	if err != nil {
+		panic(err.Error())
+	}
+	return s
+}
+
+// Start is [NewServer] for commands: it returns an error instead of panicking when it cannot
+// listen on the address given by [Listen], or when that address is not a loopback address.
+func Start(opts ...Option) (*Server, error) {
 	o := options{region: DefaultRegion}
 	for _, opt := range opts {
 		opt(&o)
@@ -216,11 +226,11 @@ func NewServer(opts ...Option) *Server {
 			addr = "127.0.0.1:0"
 		}
 		if err := checkLoopback(addr); err != nil {
-			panic("privates3test: " + err.Error())
+			return nil, fmt.Errorf("privates3test: %w", err)
 		}
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			panic(fmt.Sprintf("privates3test: failed to listen on %s: %v", addr, err))
+			return nil, fmt.Errorf("privates3test: failed to listen on %s: %w", addr, err)
 		}
 		s.listener = l
 		s.URL = "http://" + l.Addr().String()
@@ -230,7 +240,7 @@ func NewServer(opts ...Option) *Server {
 		defer close(s.serveDone)
 		_ = s.httpSrv.Serve(s.listener)
 	}()
-	return s
+	return s, nil
 }
 
 // checkLoopback accepts host:port whose host is a loopback IP or "localhost".
@@ -323,7 +333,7 @@ func (s *Server) Now() time.Time { return time.Now().Add(time.Duration(s.offset.
 func (s *Server) Advance(d time.Duration) { s.offset.Add(int64(d)) }
 
 // SetTime sets the server's clock to t; it then runs on from t at real-time speed.
-func (s *Server) SetTime(t time.Time) { s.offset.Store(int64(t.Sub(time.Now()))) }
+func (s *Server) SetTime(t time.Time) { s.offset.Store(int64(time.Until(t))) }
 
 // Count returns the number of requests received for op (one of the Op constants), whatever their
 // outcome (faults and errors included), since the server started or ResetCounts.
