@@ -678,6 +678,12 @@ func (c *Client) upstreamError(op, key string, err error, ctx context.Context) e
 	}
 	var api interface{ ErrorCode() string }
 	if !errors.As(err, &api) {
+		// The credentials provider's errors (credentials.go) carry their own sentinel.
+		for _, kind := range []error{ErrCredentials, ErrAccessDenied, ErrThrottled, ErrTimeout, ErrClosed} {
+			if errors.Is(err, kind) {
+				return &fetchError{kind: kind, msg: fmt.Sprintf("%s: %v", where, err), cause: err}
+			}
+		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			return &fetchError{kind: ErrTimeout, msg: where + ": network timeout", cause: err}

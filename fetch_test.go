@@ -878,3 +878,27 @@ func TestCacheBudget(t *testing.T) {
 		}
 	})
 }
+
+// TestCredentialsUnavailable: when the credentials expired and STS keeps failing, GetObject
+// fails with the credentials' error (not a generic upstream failure), without a secret in it.
+func TestCredentialsUnavailable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := privates3test.NewServer(privates3test.InProcess())
+		defer srv.Close()
+		srv.PutObject(bucket, "k", []byte("x"))
+		c := newFakeClient(t, srv, nil)
+		defer c.Close()
+		srv.InjectFault(privates3test.Fault{Op: privates3test.OpAssumeRole, Status: 500})
+		time.Sleep(2 * time.Hour) // the session (1h) expired on both clocks; every refresh failed
+		_, err := c.GetObject(t.Context(), "k")
+		if err == nil || errors.Is(err, privates3.ErrUpstream) || !errors.Is(err, privates3.ErrCredentials) {
+			t.Fatalf("got %v, want ErrCredentials and not ErrUpstream", err)
+		}
+		if n := srv.CountKey(privates3test.OpGetObject, "k"); n != 0 {
+			t.Errorf("%d GETs sent without credentials", n)
+		}
+		if base := srv.BaseCredentials(); strings.Contains(err.Error(), base.SecretAccessKey) {
+			t.Errorf("error %q contains the secret key", err)
+		}
+	})
+}
