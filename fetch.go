@@ -564,6 +564,7 @@ func (cl *call) settle() bool {
 // expire cancels the call with cause unless it was settled.
 func (cl *call) expire(cause error) {
 	if cl.settled.CompareAndSwap(false, true) {
+		cl.timer.Stop() // when Close expires it: no timer left behind
 		cl.cancel(cause)
 	}
 }
