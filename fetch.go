@@ -564,8 +564,15 @@ func (cl *call) settle() bool {
 // expire cancels the call with cause unless it was settled.
 func (cl *call) expire(cause error) {
 	if cl.settled.CompareAndSwap(false, true) {
-		cl.timer.Stop() // when Close expires it: no timer left behind
 		cl.cancel(cause)
+	}
+}
+
+// close cancels the call for Close (cause ErrClosed) and stops its timer.
+func (cl *call) close() {
+	if cl.settled.CompareAndSwap(false, true) {
+		cl.timer.Stop()
+		cl.cancel(ErrClosed)
 	}
 }
 
@@ -614,7 +621,7 @@ func (t *fetchTracker) close() {
 	t.active = nil
 	t.mu.Unlock()
 	for cl := range active {
-		cl.expire(ErrClosed)
+		cl.close()
 	}
 	t.wg.Wait()
 }
