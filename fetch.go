@@ -37,7 +37,8 @@ var errFetchTimeout = errors.New("privates3: fetch timeout")
 //
 // ctx bounds the caller's wait and, for a streamed object, the reading of its Body. A cancelled
 // caller does not fail other callers sharing its upstream fetch; that fetch is bounded by
-// Config.FetchTimeout instead.
+// Config.FetchTimeout instead. If S3 rejects the credentials as expired or unknown
+// (ExpiredToken, InvalidAccessKeyId), they are refreshed once and the request is retried once.
 //
 // Errors wrap [ErrInvalidKey] (nothing was sent), [ErrNotFound], [ErrAccessDenied] (naming the S3
 // error code), [ErrThrottled], [ErrTimeout], [ErrCredentials], [ErrUpstream] or [ErrClosed]; a
@@ -487,11 +488,18 @@ func (*memBody) Close() error { return nil }
 
 // objectFromEntry returns a new Object reading e's bytes.
 func objectFromEntry(e *entry) *Object {
+	o := e.obj
 	m := new(memObject)
-	m.body.Reset(e.obj.data)
-	m.obj = objectFromMeta(e.obj, int64(len(e.obj.data)))
+	m.body.Reset(o.data)
+	// Field by field rather than a struct copy: this is the hit path.
 	m.obj.Body = &m.body
-	m.obj.data = e.obj.data
+	m.obj.Size = int64(len(o.data))
+	m.obj.ContentType = o.contentType
+	m.obj.ContentEncoding = o.contentEncoding
+	m.obj.CacheControl = o.cacheControl
+	m.obj.ETag = o.etag
+	m.obj.LastModified = o.lastModified
+	m.obj.data = o.data
 	return &m.obj
 }
 
@@ -560,6 +568,14 @@ func (cl *call) expire(cause error) {
 	}
 }
 
+// close cancels the call for Close (cause ErrClosed) and stops its timer.
+func (cl *call) close() {
+	if cl.settled.CompareAndSwap(false, true) {
+		cl.timer.Stop()
+		cl.cancel(ErrClosed)
+	}
+}
+
 // stop releases the call once its response has been consumed.
 func (cl *call) stop() {
 	cl.settle()
@@ -605,7 +621,7 @@ func (t *fetchTracker) close() {
 	t.active = nil
 	t.mu.Unlock()
 	for cl := range active {
-		cl.expire(ErrClosed)
+		cl.close()
 	}
 	t.wg.Wait()
 }
@@ -670,6 +686,12 @@ func (c *Client) upstreamError(op, key string, err error, ctx context.Context) e
 	}
 	var api interface{ ErrorCode() string }
 	if !errors.As(err, &api) {
+		// The credentials provider's errors (credentials.go) carry their own sentinel.
+		for _, kind := range []error{ErrCredentials, ErrAccessDenied, ErrThrottled, ErrTimeout, ErrClosed} {
+			if errors.Is(err, kind) {
+				return &fetchError{kind: kind, msg: fmt.Sprintf("%s: %v", where, err), cause: err}
+			}
+		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			return &fetchError{kind: ErrTimeout, msg: where + ": network timeout", cause: err}

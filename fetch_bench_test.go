@@ -86,13 +86,15 @@ func BenchmarkGetObjectColdDedup(b *testing.B) {
 	awsCfg := srv.AWSConfig()
 	direct := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = true })
 
+	runs := 0 // keys are new in every run of a sub-benchmark, so that they are cold
 	run := func(b *testing.B, name string, get func(ctx context.Context, key string) error) {
 		b.Run(name, func(b *testing.B) {
 			srv.ResetCounts()
+			runs++
 			ops := 0
 			for i := 0; b.Loop(); i++ {
 				b.StopTimer()
-				key := fmt.Sprintf("%s/%d", name, i)
+				key := fmt.Sprintf("%s/%d/%d", name, runs, i)
 				srv.PutObject(bucket, key, body)
 				start := make(chan struct{})
 				var wg sync.WaitGroup

@@ -749,3 +749,156 @@ func FuzzRangeTotal(f *testing.F) {
 		}
 	})
 }
+
+// TestConcurrentColdLargeObject: callers arriving together for a cold large object share the
+// shared fetch's response (one of them streams it) and the others stream their own; each gets
+// the right bytes, and only one response is ever shared.
+func TestConcurrentColdLargeObject(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const size = 2 << 20
+		srv := privates3test.NewServer(privates3test.InProcess())
+		defer srv.Close()
+		srv.PutSyntheticObject(bucket, "v.mp4", size)
+		srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Latency: time.Second, Times: 1})
+		c := newFakeClient(t, srv, nil)
+		defer c.Close()
+		const n = 5
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				obj, err := c.GetObject(t.Context(), "v.mp4")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer obj.Body.Close()
+				if got, err := compareReaders(obj.Body, privates3test.SyntheticReader(size)); err != nil || got != size {
+					t.Errorf("read %d bytes: %v", got, err)
+				}
+			})
+		}
+		wg.Wait()
+		st := c.Stats()
+		if got := srv.CountKey(privates3test.OpGetObject, "v.mp4"); got != n || st.Streamed != n || st.Deduplicated != n-1 {
+			t.Errorf("GETs %d, Streamed %d, Deduplicated %d; want %d, %d, %d", got, st.Streamed, st.Deduplicated, n, n, n-1)
+		}
+	})
+}
+
+// TestRangeOfSmallObject: a range asked of a cacheable object is not forwarded: the whole object
+// is fetched once (a complete 200 body), cached, and served from memory for every range.
+func TestRangeOfSmallObject(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := privates3test.NewServer(privates3test.InProcess())
+		defer srv.Close()
+		srv.PutObject(bucket, "k", []byte("0123456789"))
+		c := newFakeClient(t, srv, nil)
+		defer c.Close()
+		for _, rng := range []string{"bytes=2-4", "bytes=0-", "bytes=100-"} {
+			obj, err := c.GetRange(t.Context(), "k", rng)
+			if err != nil {
+				t.Fatalf("%s: %v", rng, err)
+			}
+			if got := string(readAll(t, obj)); got != "0123456789" || privates3.ObjectContentRange(obj) != "" ||
+				string(privates3.ObjectData(obj)) != "0123456789" {
+				t.Errorf("%s: body %q, Content-Range %q; want the whole object from memory", rng, got, privates3.ObjectContentRange(obj))
+			}
+		}
+		if got := srv.CountKey(privates3test.OpGetObject, "k"); got != 1 {
+			t.Errorf("GETs: %d, want 1", got)
+		}
+	})
+}
+
+// TestCacheBudget: the cache stays within CacheBytes (overhead included), evicting the least
+// recently used objects; with a negative CacheBytes nothing is cached but concurrent callers
+// still share one GET.
+func TestCacheBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := privates3test.NewServer(privates3test.InProcess())
+		defer srv.Close()
+		body := bytes.Repeat([]byte("x"), 10<<10)
+		for i := range 20 {
+			srv.PutObject(bucket, fmt.Sprintf("k%d", i), body)
+		}
+		const budget = 64 << 10 // room for 6 objects of 10 KiB with their overhead
+		c := newFakeClient(t, srv, func(cfg *privates3.Config) { cfg.CacheBytes = budget })
+		defer c.Close()
+		for i := range 20 {
+			obj, err := c.GetObject(t.Context(), fmt.Sprintf("k%d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			readAll(t, obj)
+			if st := c.Stats(); st.CachedBytes > budget {
+				t.Fatalf("CachedBytes %d over the budget %d", st.CachedBytes, budget)
+			}
+		}
+		st := c.Stats()
+		if st.CachedObjects != 6 || st.Evictions != 14 {
+			t.Errorf("CachedObjects %d, Evictions %d; want 6, 14", st.CachedObjects, st.Evictions)
+		}
+		// The newest are cached, the oldest were evicted.
+		srv.ResetCounts()
+		for _, k := range []string{"k19", "k14", "k0"} {
+			obj, err := c.GetObject(t.Context(), k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readAll(t, obj)
+		}
+		if g19, g14, g0 := srv.CountKey(privates3test.OpGetObject, "k19"), srv.CountKey(privates3test.OpGetObject, "k14"),
+			srv.CountKey(privates3test.OpGetObject, "k0"); g19 != 0 || g14 != 0 || g0 != 1 {
+			t.Errorf("GETs of k19, k14, k0: %d, %d, %d; want 0, 0, 1", g19, g14, g0)
+		}
+
+		off := newFakeClient(t, srv, func(cfg *privates3.Config) { cfg.CacheBytes = -1 })
+		defer off.Close()
+		srv.ResetCounts()
+		srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Latency: time.Second, Times: 1})
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Go(func() {
+				obj, err := off.GetObject(t.Context(), "k1")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				readAll(t, obj)
+			})
+		}
+		wg.Wait()
+		obj, err := off.GetObject(t.Context(), "k1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, obj)
+		if got, st := srv.CountKey(privates3test.OpGetObject, "k1"), off.Stats(); got != 2 || st.CachedBytes != 0 {
+			t.Errorf("cache off: %d GETs, CachedBytes %d; want 2 (10 concurrent callers, then 1), 0", got, st.CachedBytes)
+		}
+	})
+}
+
+// TestCredentialsUnavailable: when the credentials expired and STS keeps failing, GetObject
+// fails with the credentials' error (not a generic upstream failure), without a secret in it.
+func TestCredentialsUnavailable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := privates3test.NewServer(privates3test.InProcess())
+		defer srv.Close()
+		srv.PutObject(bucket, "k", []byte("x"))
+		c := newFakeClient(t, srv, nil)
+		defer c.Close()
+		srv.InjectFault(privates3test.Fault{Op: privates3test.OpAssumeRole, Status: 500})
+		time.Sleep(2 * time.Hour) // the session (1h) expired on both clocks; every refresh failed
+		_, err := c.GetObject(t.Context(), "k")
+		if err == nil || errors.Is(err, privates3.ErrUpstream) || !errors.Is(err, privates3.ErrCredentials) {
+			t.Fatalf("got %v, want ErrCredentials and not ErrUpstream", err)
+		}
+		if n := srv.CountKey(privates3test.OpGetObject, "k"); n != 0 {
+			t.Errorf("%d GETs sent without credentials", n)
+		}
+		if base := srv.BaseCredentials(); strings.Contains(err.Error(), base.SecretAccessKey) {
+			t.Errorf("error %q contains the secret key", err)
+		}
+	})
+}

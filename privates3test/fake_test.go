@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -53,7 +54,7 @@ func TestPresignedExpiresOnFakeClock(t *testing.T) {
 	if code, body := get(); code != 200 {
 		t.Fatalf("after SetTime(now): %d %s", code, body)
 	}
-	if d := srv.Now().Sub(time.Now()).Abs(); d > time.Second {
+	if d := time.Until(srv.Now()).Abs(); d > time.Second {
 		t.Errorf("Now is %v off real time after SetTime(now)", d)
 	}
 }
@@ -351,6 +352,17 @@ func TestListen(t *testing.T) {
 			privates3test.NewServer(privates3test.Listen(addr)).Close()
 		}()
 	}
+	busy := srv.URL[len("http://"):]
+	if s, err := privates3test.Start(privates3test.Listen(busy)); err == nil {
+		s.Close()
+		t.Errorf("Start on the busy address %s succeeded", busy)
+	}
+	if s, err := privates3test.Start(privates3test.Listen("0.0.0.0:0")); err == nil || !strings.Contains(err.Error(), "loopback") {
+		if s != nil {
+			s.Close()
+		}
+		t.Errorf("Start on a wildcard address: %v", err)
+	}
 }
 
 func TestInProcessURLDoesNotResolve(t *testing.T) {
@@ -466,5 +478,87 @@ func TestSyntheticReader(t *testing.T) {
 	}
 	if privates3test.SyntheticByte(7) == privates3test.SyntheticByte(7+65536) && privates3test.SyntheticByte(8) == privates3test.SyntheticByte(8+65536) {
 		t.Error("synthetic content repeats every 64 KiB")
+	}
+}
+
+func TestS3Details(t *testing.T) {
+	srv := privates3test.NewServer()
+	defer srv.Close()
+	srv.PutObject("b1", "k", []byte("abc"))
+	base := srv.BaseCredentials()
+	send := func(method, path string, body []byte, hdr map[string]string, signed ...string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, bytes.NewReader(body))
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		v4Signer{creds: base, region: srv.Region(), service: "s3", now: time.Now()}.signHeader(req, body, signed...)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, c := range []struct {
+		name, method, path string
+		hdr                map[string]string
+		signed             []string
+		status             int
+		code               string
+	}{
+		{"no such bucket", "GET", "/nobucket/k", nil, nil, 404, "NoSuchBucket"},
+		{"crc32 right", "PUT", "/b1/c", map[string]string{"X-Amz-Checksum-Crc32": "NSRBwg=="}, nil, 200, ""}, // CRC32("abc")
+		{"crc32 wrong", "PUT", "/b1/c", map[string]string{"X-Amz-Checksum-Crc32": "AAAAAA=="}, nil, 400, "BadDigest"},
+		{"bucket listing", "GET", "/b1", nil, nil, 501, "NotImplemented"},
+		{"POST to an object", "POST", "/b1/k", nil, nil, 405, "MethodNotAllowed"},
+		{"both header and query auth", "GET", "/b1/k?X-Amz-Algorithm=AWS4-HMAC-SHA256", nil, nil, 400, "InvalidArgument"},
+	} {
+		status, body := send(c.method, c.path, []byte("abc")[:map[bool]int{true: 3, false: 0}[c.method == "PUT"]], c.hdr, c.signed...)
+		if status != c.status || (c.code != "" && !strings.Contains(body, "<Code>"+c.code+"</Code>")) {
+			t.Errorf("%s: %d %s, want %d %s", c.name, status, body, c.status, c.code)
+		}
+	}
+	// A streaming (aws-chunked) upload is not supported: say so as S3 does for unknown features.
+	req, _ := http.NewRequest("PUT", srv.URL+"/b1/s", strings.NewReader("x"))
+	v4Signer{creds: base, region: srv.Region(), service: "s3", now: time.Now()}.signHeader(req, []byte("x"))
+	req.Header.Set("X-Amz-Content-Sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 501 {
+		t.Errorf("streaming upload: %d, want 501", resp.StatusCode)
+	}
+	// Handler serves without a listener (a Drop fault would need a hijackable connection).
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/b1/k", nil))
+	if rec.Code != 403 || rec.Header().Get("X-Amz-Request-Id") == "" {
+		t.Errorf("anonymous request through Handler: %d %v", rec.Code, rec.Header())
+	}
+}
+
+func TestReaderRoleNames(t *testing.T) {
+	srv := privates3test.NewServer()
+	defer srv.Close()
+	long1, long2 := strings.Repeat("a", 60)+"-b1", strings.Repeat("a", 60)+"-b2"
+	arns := map[string]bool{}
+	for _, b := range []string{"tiles", long1, long2} {
+		arn := srv.ReaderRole(b)
+		if arns[arn] || arn != srv.ReaderRole(b) {
+			t.Errorf("ReaderRole(%q) = %s, not unique or not stable", b, arn)
+		}
+		arns[arn] = true
+		srv.PutObject(b, "k", []byte("v"))
+	}
+	// The role of long2 reads long2, not long1.
+	s3c, _ := assume(t, srv, &sts.AssumeRoleInput{RoleArn: aws.String(srv.ReaderRole(long2))})
+	if _, err := s3c.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(long2), Key: aws.String("k")}); err != nil {
+		t.Errorf("reader of %s: %v", long2, err)
+	}
+	if _, err := s3c.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(long1), Key: aws.String("k")}); err == nil {
+		t.Errorf("reader of %s may read %s", long2, long1)
 	}
 }

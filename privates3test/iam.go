@@ -1,8 +1,10 @@
 package privates3test
 
 import (
+	"crypto/md5"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"time"
 )
@@ -74,13 +76,16 @@ func (s *Server) AddRole(r Role) (arn string) {
 	return arn
 }
 
-// ReaderRole returns the ARN of a role (created on first use, named privates3test-reader-BUCKET)
+// ReaderRole returns the ARN of a role (created on first use, named privates3test-reader-BUCKET,
+// or with a hash instead of BUCKET if that name would be too long)
 // allowed s3:GetObject on arn:aws:s3:::bucket/* and s3:ListBucket on arn:aws:s3:::bucket (so that
 // missing keys are 404, as on real S3), with a maximum session duration of 12h.
 func (s *Server) ReaderRole(bucket string) string {
 	name := "privates3test-reader-" + bucket
-	if len(name) > 64 {
-		name = name[:64]
+	if len(name) > 64 || !validRoleName(name) {
+		// Keep names of long buckets unique within IAM's 64 characters.
+		sum := md5.Sum([]byte(bucket))
+		name = "privates3test-reader-" + hex.EncodeToString(sum[:])
 	}
 	arn := "arn:aws:iam::" + AccountID + ":role/" + name
 	s.mu.Lock()

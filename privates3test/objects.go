@@ -71,14 +71,16 @@ func (s *Server) PutObject(bucket, key string, body []byte, opts ...ObjectOption
 // PutSyntheticObject stores an object of size bytes as bucket/key whose content is generated when
 // read, so that tests of large objects (256 MiB to several GiB) need no memory for it: byte i is
 // [SyntheticByte](i). Its ETag has the form of a multipart upload's ("hex-1"), as computing an
-// MD5 of the content would take time proportional to size.
+// MD5 of the content would take time proportional to size; every put gives a new ETag.
 func (s *Server) PutSyntheticObject(bucket, key string, size int64, opts ...ObjectOption) {
 	if size < 0 {
 		size = 0
 	}
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(size))
-	sum := md5.Sum(append([]byte("privates3test synthetic "), b[:]...))
+	// Each put gets a new ETag, as replacing an object on S3 would.
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(size))
+	binary.BigEndian.PutUint64(b[8:], s.putSeq.Add(1))
+	sum := md5.Sum(append([]byte("privates3test synthetic "+bucket+"/"+key), b[:]...))
 	o := &object{
 		synthetic: true,
 		size:      size,

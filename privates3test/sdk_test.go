@@ -164,8 +164,15 @@ func TestSDKTokenExpiresOnFakeClock(t *testing.T) {
 	if err := get(); apiCode(err) != "ExpiredToken" {
 		t.Fatalf("GetObject after expiry: %v, want ExpiredToken", err)
 	}
-	// The skew check uses real time: the base user, signing with real time, still works.
-	_, stsc := sdkClients(srv)
+	// The skew check uses real time: the base user, signing with real time, still works two hours
+	// later on the fake clock.
+	srv.Advance(2 * time.Hour)
+	baseS3, stsc := sdkClients(srv)
+	if out, err := baseS3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("tiles"), Key: aws.String("k")}); err != nil {
+		t.Fatalf("GetObject with the base user after Advance: %v", err)
+	} else {
+		out.Body.Close()
+	}
 	if _, err := stsc.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{}); err != nil {
 		t.Fatalf("GetCallerIdentity after Advance: %v", err)
 	}

@@ -46,6 +46,27 @@
 // With [InProcess], the server does not listen on any socket: [Server.Client] reaches it over
 // in-memory connections ([net.Pipe]), which makes it usable inside [testing/synctest] bubbles
 // (create the Server inside the bubble).
+//
+// # Errors
+//
+// Errors are AWS's XML documents: for S3, Error{Code, Message, RequestId, HostId, …} with the
+// x-amz-request-id header (and no body for HEAD, as S3 does); for STS,
+// ErrorResponse{Error{Type, Code, Message}, RequestId} with x-amzn-RequestId. The codes are
+// AWS's: S3 AccessDenied, NoSuchKey, NoSuchBucket, InvalidAccessKeyId, InvalidToken,
+// ExpiredToken, SignatureDoesNotMatch, RequestTimeTooSkewed, AuthorizationHeaderMalformed,
+// AuthorizationQueryParametersError, InvalidArgument, InvalidRequest, InvalidRange,
+// PreconditionFailed, XAmzContentSHA256Mismatch, BadDigest, RequestHeaderSectionTooLarge; STS
+// ValidationError, AccessDenied, MalformedPolicyDocument, InvalidClientTokenId,
+// SignatureDoesNotMatch, ExpiredToken, MissingAuthenticationToken, IncompleteSignature,
+// MissingAction, InvalidAction; and whatever a [Fault] names. Answers never contain secret keys
+// or session tokens, except the credentials AssumeRole issues.
+//
+// # Limits
+//
+// Not implemented: virtual-hosted-style addressing, bucket operations (listing, creation),
+// multipart uploads, aws-chunked (streaming) uploads, PutObject bodies over 64 MiB, policy
+// conditions, role chaining, SigV4a. Objects stored with [Server.PutSyntheticObject] have a
+// multipart-style ETag instead of an MD5.
 package privates3test
 
 import (
@@ -127,6 +148,7 @@ type Server struct {
 	offset atomic.Int64
 
 	requestSeq atomic.Uint64
+	putSeq     atomic.Uint64 // distinguishes the ETags of synthetic objects
 
 	base aws.Credentials
 
@@ -147,8 +169,18 @@ type Server struct {
 
 // NewServer starts a fake S3 and STS server on a loopback address (127.0.0.1, random port) and
 // returns it; the caller must Close it. Like [net/http/httptest.NewServer], it panics if it cannot
-// listen, or if [Listen] names a non-loopback address.
+// listen, or if [Listen] names a non-loopback address; commands use [Start] instead.
 func NewServer(opts ...Option) *Server {
+	s, err := Start(opts...)
+	if err != nil {
+		panic(err.Error())
+	}
+	return s
+}
+
+// Start is [NewServer] for commands: it returns an error instead of panicking when it cannot
+// listen on the address given by [Listen], or when that address is not a loopback address.
+func Start(opts ...Option) (*Server, error) {
 	o := options{region: DefaultRegion}
 	for _, opt := range opts {
 		opt(&o)
@@ -194,11 +226,11 @@ func NewServer(opts ...Option) *Server {
 			addr = "127.0.0.1:0"
 		}
 		if err := checkLoopback(addr); err != nil {
-			panic("privates3test: " + err.Error())
+			return nil, fmt.Errorf("privates3test: %w", err)
 		}
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			panic(fmt.Sprintf("privates3test: failed to listen on %s: %v", addr, err))
+			return nil, fmt.Errorf("privates3test: failed to listen on %s: %w", addr, err)
 		}
 		s.listener = l
 		s.URL = "http://" + l.Addr().String()
@@ -208,7 +240,7 @@ func NewServer(opts ...Option) *Server {
 		defer close(s.serveDone)
 		_ = s.httpSrv.Serve(s.listener)
 	}()
-	return s
+	return s, nil
 }
 
 // checkLoopback accepts host:port whose host is a loopback IP or "localhost".
@@ -301,7 +333,7 @@ func (s *Server) Now() time.Time { return time.Now().Add(time.Duration(s.offset.
 func (s *Server) Advance(d time.Duration) { s.offset.Add(int64(d)) }
 
 // SetTime sets the server's clock to t; it then runs on from t at real-time speed.
-func (s *Server) SetTime(t time.Time) { s.offset.Store(int64(t.Sub(time.Now()))) }
+func (s *Server) SetTime(t time.Time) { s.offset.Store(int64(time.Until(t))) }
 
 // Count returns the number of requests received for op (one of the Op constants), whatever their
 // outcome (faults and errors included), since the server started or ResetCounts.

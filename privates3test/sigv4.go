@@ -261,7 +261,7 @@ func (s *Server) authenticate(r *http.Request, service, payloadHash string) (*id
 	if !p.presigned {
 		if d := p.date.Sub(realNow); d > maxSkew || d < -maxSkew {
 			if ae.sts {
-				return nil, newError(http.StatusBadRequest, "SignatureDoesNotMatch", fmt.Sprintf(
+				return nil, newError(http.StatusForbidden, "SignatureDoesNotMatch", fmt.Sprintf(
 					"Signature expired: %s is now earlier than %s (%s - 15 min.)", p.dateRaw,
 					realNow.Add(-maxSkew).UTC().Format(amzDateFormat), realNow.UTC().Format(amzDateFormat)))
 			}

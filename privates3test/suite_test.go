@@ -490,19 +490,19 @@ func runSuite(t *testing.T, tg *target) {
 	})
 
 	t.Run("PresignedExpired", func(t *testing.T) {
-		u := sdkPresign(t, tg.base, key, time.Hour, time.Now().Add(-61*time.Minute), nil)
+		u := sdkPresign(t, reader, key, time.Hour, time.Now().Add(-61*time.Minute), nil)
 		r := get(t, u)
 		expect(t, "URL expired a minute ago", r, 403, "AccessDenied")
 		if r.msg != "Request has expired" {
 			t.Errorf("message %q, want %q", r.msg, "Request has expired")
 		}
-		u = sdkPresign(t, tg.base, key, time.Hour, time.Now().Add(-59*time.Minute), nil)
+		u = sdkPresign(t, reader, key, time.Hour, time.Now().Add(-59*time.Minute), nil)
 		expect(t, "URL with a minute left", get(t, u), 200, "")
-		u = v4Signer{creds: tg.base, region: tg.region, service: "s3", now: time.Now().Add(-2 * time.Hour)}.presign(tg.objectURL(key), time.Hour)
+		u = v4Signer{creds: reader, region: tg.region, service: "s3", now: time.Now().Add(-2 * time.Hour)}.presign(tg.objectURL(key), time.Hour)
 		expect(t, "URL expired an hour ago (independent signer)", get(t, u), 403, "AccessDenied")
-		u = sdkPresign(t, tg.base, key, 604801*time.Second, time.Now(), nil)
+		u = sdkPresign(t, reader, key, 604801*time.Second, time.Now(), nil)
 		expect(t, "X-Amz-Expires above 7 days", get(t, u), 400, "AuthorizationQueryParametersError")
-		u = sdkPresign(t, tg.base, key, 604800*time.Second, time.Now(), nil)
+		u = sdkPresign(t, reader, key, 604800*time.Second, time.Now(), nil)
 		expect(t, "X-Amz-Expires of 7 days", get(t, u), 200, "")
 	})
 
@@ -572,6 +572,11 @@ func runSuite(t *testing.T, tg *target) {
 		req, _ := http.NewRequest(http.MethodGet, tg.objectURL(key), nil)
 		v4Signer{creds: reader, region: tg.region, service: "s3", now: time.Now().Add(-10 * time.Minute)}.signHeader(req, nil)
 		expect(t, "signed 10m ago", tg.do(t, req), 200, "")
+		body := []byte("Action=GetCallerIdentity&Version=2011-06-15")
+		req, _ = http.NewRequest(http.MethodPost, tg.stsEndpoint+"/", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		v4Signer{creds: tg.base, region: tg.region, service: "sts", now: time.Now().Add(-20 * time.Minute)}.signHeader(req, body, "content-type")
+		expect(t, "STS call signed 20m ago", tg.do(t, req), 403, "SignatureDoesNotMatch")
 	})
 
 	t.Run("BadS3Input", func(t *testing.T) {
@@ -659,6 +664,63 @@ func runSuite(t *testing.T, tg *target) {
 		v4Signer{creds: tg.base, region: tg.region, service: "sts", now: time.Now()}.signHeader(req, bad, "content-type")
 		if r := tg.do(t, req); r.status != 400 && r.status != 404 {
 			t.Errorf("malformed form: %d %s, want 400 (or 404 MalformedQueryString)", r.status, r.code)
+		}
+	})
+
+	t.Run("ErrorShapes", func(t *testing.T) {
+		r := tg.s3Get(t, http.MethodGet, tg.prefix+"missing", reader, nil)
+		var s3doc struct {
+			XMLName   xml.Name
+			Code      string `xml:"Code"`
+			Message   string `xml:"Message"`
+			RequestID string `xml:"RequestId"`
+		}
+		if err := xml.Unmarshal(r.body, &s3doc); err != nil || s3doc.XMLName.Local != "Error" || s3doc.Code != "NoSuchKey" ||
+			s3doc.Message == "" || s3doc.RequestID == "" || s3doc.RequestID != r.header.Get("X-Amz-Request-Id") {
+			t.Errorf("S3 error document %+v (%v), x-amz-request-id %q", s3doc, err, r.header.Get("X-Amz-Request-Id"))
+		}
+		if ct := r.header.Get("Content-Type"); ct != "application/xml" {
+			t.Errorf("S3 error Content-Type %q", ct)
+		}
+		r = tg.stsCall(t, tg.base, url.Values{"Action": {"AssumeRole"}, "Version": {"2011-06-15"}, "RoleArn": {tg.roleARN}})
+		var stsdoc struct {
+			XMLName xml.Name
+			Error   struct {
+				Type    string `xml:"Type"`
+				Code    string `xml:"Code"`
+				Message string `xml:"Message"`
+			} `xml:"Error"`
+			RequestID string `xml:"RequestId"`
+		}
+		if err := xml.Unmarshal(r.body, &stsdoc); err != nil || stsdoc.XMLName.Local != "ErrorResponse" || stsdoc.Error.Type != "Sender" ||
+			stsdoc.Error.Code != "ValidationError" || stsdoc.Error.Message == "" || stsdoc.RequestID == "" ||
+			stsdoc.RequestID != r.header.Get("X-Amzn-Requestid") {
+			t.Errorf("STS error document %+v (%v), x-amzn-RequestId %q", stsdoc, err, r.header.Get("X-Amzn-Requestid"))
+		}
+	})
+
+	t.Run("STSQueryGET", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, tg.stsEndpoint+"/?Action=GetCallerIdentity&Version=2011-06-15", nil)
+		v4Signer{creds: tg.base, region: tg.region, service: "sts", now: time.Now()}.signHeader(req, nil)
+		if r := tg.do(t, req); r.status != 200 || !bytes.Contains(r.body, []byte("<GetCallerIdentityResult>")) {
+			t.Errorf("GET GetCallerIdentity: %d %s %s", r.status, r.code, r.msg)
+		}
+	})
+
+	t.Run("PutDigests", func(t *testing.T) {
+		for _, c := range []struct {
+			name, header, value string
+			status              int
+			code                string
+		}{
+			{"Content-MD5 right", "Content-MD5", "kAFQmDzST7DWlj99KOF/cg==", 200, ""}, // MD5("abc")
+			{"Content-MD5 wrong", "Content-MD5", "AAAAAAAAAAAAAAAAAAAAAA==", 400, "BadDigest"},
+			{"Content-MD5 invalid", "Content-MD5", "not base64", 400, "InvalidDigest"},
+		} {
+			req, _ := http.NewRequest(http.MethodPut, tg.objectURL(tg.prefix+"digest"), bytes.NewReader([]byte("abc")))
+			req.Header.Set(c.header, c.value)
+			v4Signer{creds: tg.base, region: tg.region, service: "s3", now: time.Now()}.signHeader(req, []byte("abc"), strings.ToLower(c.header))
+			expect(t, c.name, tg.do(t, req), c.status, c.code)
 		}
 	})
 

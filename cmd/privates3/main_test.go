@@ -1,0 +1,393 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"image/png"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/privates3/privates3"
+	"github.com/privates3/privates3/privates3test"
+)
+
+func TestParseServeFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		check   func(t *testing.T, o serveOptions)
+		wantErr string // substring of stderr; "" means success
+	}{
+		{name: "defaults", args: nil, check: func(t *testing.T, o serveOptions) {
+			if o.addr != "127.0.0.1:8080" || o.mode != privates3.Proxy || o.bucket != "" || o.maxZoom != 5 ||
+				o.cacheBytes != privates3.DefaultCacheBytes || o.logLevel != slog.LevelInfo {
+				t.Errorf("defaults = %+v", o)
+			}
+		}},
+		{name: "redirect", args: []string{"-mode", "redirect", "-log-level", "debug", "-addr", "127.0.0.1:0"}, check: func(t *testing.T, o serveOptions) {
+			if o.mode != privates3.Redirect || o.logLevel != slog.LevelDebug || o.addr != "127.0.0.1:0" {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{name: "real bucket", args: []string{"-bucket", "tiles", "-prefix", "v1/", "-role-arn", "arn:aws:iam::1:role/r",
+			"-region", "eu-west-1", "-endpoint", "http://127.0.0.1:9000", "-cache-bytes", "1000", "-max-zoom", "18", "-probe-key", "0/0/0.png"},
+			check: func(t *testing.T, o serveOptions) {
+				want := serveOptions{addr: "127.0.0.1:8080", mode: privates3.Proxy, bucket: "tiles", prefix: "v1/",
+					roleARN: "arn:aws:iam::1:role/r", region: "eu-west-1", endpoint: "http://127.0.0.1:9000",
+					cacheBytes: 1000, logLevel: slog.LevelInfo, maxZoom: 18, probeKey: "0/0/0.png"}
+				if o != want {
+					t.Errorf("got  %+v\nwant %+v", o, want)
+				}
+			}},
+		{name: "unknown flag", args: []string{"-nope"}, wantErr: "flag provided but not defined: -nope"},
+		{name: "bad mode", args: []string{"-mode", "mirror"}, wantErr: `-mode must be proxy or redirect (got "mirror")`},
+		{name: "bad log level", args: []string{"-log-level", "loud"}, wantErr: "-log-level must be"},
+		{name: "extra argument", args: []string{"serve"}, wantErr: `unexpected argument "serve"`},
+		{name: "bad addr", args: []string{"-addr", "8080"}, wantErr: "-addr must be host:port"},
+		{name: "prefix without bucket", args: []string{"-prefix", "x/"}, wantErr: "-prefix needs -bucket"},
+		{name: "role without bucket", args: []string{"-role-arn", "arn:aws:iam::1:role/r"}, wantErr: "-role-arn needs -bucket"},
+		{name: "bad endpoint", args: []string{"-bucket", "b-1", "-endpoint", "127.0.0.1:9000"}, wantErr: "-endpoint must be an http:// or https:// URL"},
+		{name: "demo zoom too deep", args: []string{"-max-zoom", "9"}, wantErr: "-max-zoom must be between 0 and 8"},
+		{name: "bad cache bytes", args: []string{"-cache-bytes", "lots"}, wantErr: "invalid value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			o, err := parseServeFlags(tt.args, &stderr)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("error %v; stderr:\n%s", err, stderr.String())
+				}
+				tt.check(t, o)
+				return
+			}
+			if !errors.Is(err, errUsage) {
+				t.Fatalf("error = %v, want errUsage", err)
+			}
+			if !strings.Contains(stderr.String(), tt.wantErr) || !strings.Contains(stderr.String(), "Usage:") {
+				t.Errorf("stderr does not contain %q and the usage:\n%s", tt.wantErr, stderr.String())
+			}
+		})
+	}
+}
+
+func TestRunExitCodes(t *testing.T) {
+	tests := []struct {
+		args       []string
+		want       int
+		wantStderr string
+	}{
+		{[]string{"-mode", "mirror"}, exitUsage, "Usage:"},
+		{[]string{"-h"}, exitOK, "Usage:"},
+		{[]string{"fake", "-h"}, exitOK, "privates3 fake [flags]"},
+		{[]string{"fake", "extra"}, exitUsage, `unexpected argument "extra"`},
+		{[]string{"fake", "-bucket", "Not_A_Bucket"}, exitUsage, "-bucket must be"},
+		{[]string{"fake", "-addr", "9000"}, exitUsage, "-addr must be host:port"},
+		{[]string{"fake", "-nope"}, exitUsage, "flag provided but not defined"},
+		{[]string{"fake", "-tiles", "9"}, exitUsage, "-tiles must be between -1 and 8"},
+		{[]string{"fake", "-addr", "127.0.0.1:0", "-seed", "/nonexistent/privates3"}, exitError, "seeding s3://demo/ from /nonexistent/privates3"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel() // nothing may start serving
+			if got := run(ctx, tt.args, &stdout, &stderr); got != tt.want {
+				t.Errorf("exit code %d, want %d; stderr:\n%s", got, tt.want, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.wantStderr) {
+				t.Errorf("stderr does not contain %q:\n%s", tt.wantStderr, stderr.String())
+			}
+		})
+	}
+}
+
+// realBucketEnv points the default AWS credential chain at the fake's base user, and nothing else.
+func realBucketEnv(t *testing.T, fake *privates3test.Server) {
+	base := fake.BaseCredentials()
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID":           base.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY":       base.SecretAccessKey,
+		"AWS_SESSION_TOKEN":           "",
+		"AWS_REGION":                  fake.Region(),
+		"AWS_PROFILE":                 "",
+		"AWS_ENDPOINT_URL":            "",
+		"AWS_CONFIG_FILE":             "/nonexistent/privates3-test",
+		"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/privates3-test",
+		"AWS_EC2_METADATA_DISABLED":   "true",
+	} {
+		t.Setenv(k, v)
+	}
+}
+
+// TestStartErrors starts the server against a real-bucket configuration (the default credential
+// chain, fed by environment variables, against a fake) and checks that each problem is reported
+// at start-up, in one line, with exit code 1.
+func TestStartErrors(t *testing.T) {
+	fake := privates3test.NewServer()
+	defer fake.Close()
+	realBucketEnv(t, fake)
+	fake.PutObject("readable", "hello.txt", []byte("hello"))
+	fake.PutObject("forbidden", "hello.txt", []byte("hello"))
+	reader := fake.ReaderRole("readable")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+
+	tests := []struct {
+		name string
+		args []string
+		want []string // substrings of the one error line
+	}{
+		{"role cannot read bucket", []string{"-bucket", "forbidden", "-role-arn", reader},
+			[]string{"cannot read s3://forbidden/", reader, "s3:GetObject on arn:aws:s3:::forbidden/*"}},
+		{"role cannot read probe key", []string{"-bucket", "forbidden", "-role-arn", reader, "-probe-key", "hello.txt"},
+			[]string{"cannot read s3://forbidden/"}},
+		{"unknown role", []string{"-bucket", "readable", "-role-arn", "arn:aws:iam::" + privates3test.AccountID + ":role/nobody"},
+			[]string{"cannot assume role arn:aws:iam::" + privates3test.AccountID + ":role/nobody"}},
+		{"missing probe key", []string{"-bucket", "readable", "-role-arn", reader, "-probe-key", "nothing-here"},
+			[]string{`probe key "nothing-here" not found in s3://readable/`}},
+		{"no such bucket", []string{"-bucket", "nonexistent", "-role-arn", fake.ReaderRole("nonexistent")},
+			[]string{`bucket "nonexistent" does not exist`}},
+		{"busy address", []string{"-bucket", "readable", "-role-arn", reader, "-addr", busy.Addr().String()},
+			[]string{"address already in use"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"-addr", "127.0.0.1:0", "-endpoint", fake.URL, "-log-level", "error"}, tt.args...)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			code := runServe(ctx, args, &stdout, &stderr, func(a *app) {
+				t.Errorf("server started")
+				cancel()
+			})
+			if code != exitError {
+				t.Errorf("exit code %d, want %d", code, exitError)
+			}
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "privates3: ") {
+				t.Fatalf("stderr is not one line starting with \"privates3: \":\n%s", stderr.String())
+			}
+			t.Log(lines[0])
+			for _, w := range tt.want {
+				if !strings.Contains(lines[0], w) {
+					t.Errorf("error line does not contain %q:\n%s", w, lines[0])
+				}
+			}
+			if strings.Contains(lines[0], fake.BaseCredentials().SecretAccessKey) {
+				t.Errorf("error line contains the secret key")
+			}
+		})
+	}
+}
+
+// startApp runs the server with args (on 127.0.0.1:0) until the end of the test, and checks
+// that it then shuts down with exit code 0.
+func startApp(t *testing.T, args ...string) (*app, *lockedBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	readyc := make(chan *app, 1)
+	exit := make(chan int, 1)
+	go func() {
+		exit <- runServe(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), stdout, stderr, func(a *app) { readyc <- a })
+	}()
+	select {
+	case a := <-readyc:
+		t.Cleanup(func() {
+			cancel()
+			if code := <-exit; code != exitOK {
+				t.Errorf("exit code %d after shutdown; stderr:\n%s", code, stderr.String())
+			}
+		})
+		if !strings.Contains(stdout.String(), "open "+a.url) {
+			t.Errorf("stdout does not tell the URL %s:\n%s", a.url, stdout.String())
+		}
+		return a, stderr
+	case code := <-exit:
+		cancel()
+		t.Fatalf("exit code %d at start-up; stderr:\n%s", code, stderr.String())
+		return nil, nil
+	}
+}
+
+func get(t *testing.T, c *http.Client, url string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading the body: %v", url, err)
+	}
+	return resp, body
+}
+
+func getStats(t *testing.T, base string) privates3.Stats {
+	t.Helper()
+	resp, body := get(t, http.DefaultClient, base+"debug/privates3/stats")
+	var st privates3.Stats
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("stats: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		t.Fatalf("stats: %v\n%s", err, body)
+	}
+	return st
+}
+
+// TestServeDemo starts the demo in each mode and fetches the viewer, a tile (a PNG), /healthz and
+// the stats; it checks the request log and that a second fetch of a tile reaches S3 no more.
+func TestServeDemo(t *testing.T) {
+	for _, mode := range []string{"proxy", "redirect"} {
+		t.Run(mode, func(t *testing.T) {
+			a, stderr := startApp(t, "-mode", mode, "-max-zoom", "2", "-log-level", "debug")
+			if a.tiles != 1+4+16 {
+				t.Errorf("%d demo tiles, want 21", a.tiles)
+			}
+			noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+			resp, body := get(t, http.DefaultClient, a.url)
+			if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+				!bytes.Contains(body, []byte("viewerStatus")) {
+				t.Errorf("viewer: %s %q, %d bytes", resp.Status, resp.Header.Get("Content-Type"), len(body))
+			}
+			resp, body = get(t, http.DefaultClient, a.url+"config.json")
+			var cfg struct {
+				Tiles   string
+				MaxZoom int
+				Mode    string
+			}
+			if err := json.Unmarshal(body, &cfg); err != nil || resp.StatusCode != http.StatusOK ||
+				cfg.MaxZoom != 2 || cfg.Mode != mode || cfg.Tiles != "tiles/{z}/{x}/{y}.png" {
+				t.Errorf("config.json: %s %+v %v", resp.Status, cfg, err)
+			}
+			resp, body = get(t, http.DefaultClient, a.url+"healthz")
+			if resp.StatusCode != http.StatusOK || string(body) != "ok\n" {
+				t.Errorf("healthz: %s %q", resp.Status, body)
+			}
+
+			gets := a.fake.Count(privates3test.OpGetObject)
+			tileURL := a.url + "tiles/2/1/3.png"
+			if mode == "redirect" {
+				resp, _ := get(t, noRedirect, tileURL)
+				loc := resp.Header.Get("Location")
+				if resp.StatusCode != http.StatusTemporaryRedirect || !strings.HasPrefix(loc, a.fake.URL+"/"+demoBucket+"/tiles/2/1/3.png?") {
+					t.Errorf("redirect: %s to %q", resp.Status, loc)
+				}
+				resp2, _ := get(t, noRedirect, tileURL)
+				if loc2 := resp2.Header.Get("Location"); loc2 != loc && sameSigningTime(loc, loc2) {
+					t.Errorf("two redirects within a window differ:\n%s\n%s", loc, loc2)
+				}
+			}
+			resp, body = get(t, http.DefaultClient, tileURL) // follows the redirect
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" {
+				t.Fatalf("tile: %s %q", resp.Status, resp.Header.Get("Content-Type"))
+			}
+			img, err := png.Decode(bytes.NewReader(body))
+			if err != nil {
+				t.Fatalf("tile is not a PNG: %v", err)
+			}
+			if b := img.Bounds(); b.Dx() != tileSize || b.Dy() != tileSize {
+				t.Errorf("tile is %v, want %dx%d", b, tileSize, tileSize)
+			}
+			if got := a.fake.Count(privates3test.OpGetObject) - gets; got != 1 {
+				t.Errorf("first fetch of a tile: %d S3 GETs, want 1", got)
+			}
+			if mode == "proxy" {
+				get(t, http.DefaultClient, tileURL)
+				if got := a.fake.Count(privates3test.OpGetObject) - gets; got != 1 {
+					t.Errorf("second fetch of a tile: %d S3 GETs in all, want 1 (cached)", got)
+				}
+				if st := getStats(t, a.url); st.CacheHits < 1 || st.UpstreamGets < 1 {
+					t.Errorf("stats after two fetches: %+v", st)
+				}
+			}
+
+			resp, _ = get(t, http.DefaultClient, a.url+"tiles/7/0/0.png")
+			if resp.StatusCode != http.StatusNotFound && mode == "proxy" {
+				t.Errorf("missing tile: %s, want 404", resp.Status)
+			}
+			if log := stderr.String(); !strings.Contains(log, "msg=request method=GET path=/healthz status=200") {
+				t.Errorf("no debug log line for /healthz:\n%s", log)
+			}
+		})
+	}
+}
+
+// sameSigningTime reports whether two presigned URLs carry the same X-Amz-Date.
+func sameSigningTime(a, b string) bool {
+	date := func(u string) string {
+		_, q, _ := strings.Cut(u, "?")
+		for kv := range strings.SplitSeq(q, "&") {
+			if v, ok := strings.CutPrefix(kv, "X-Amz-Date="); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	return date(a) == date(b)
+}
+
+// TestGracefulShutdown checks that a request in flight when the server is told to stop is
+// answered before run returns.
+func TestGracefulShutdown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	readyc := make(chan *app, 1)
+	exit := make(chan int, 1)
+	go func() {
+		exit <- runServe(ctx, []string{"-addr", "127.0.0.1:0", "-max-zoom", "1"}, stdout, stderr, func(a *app) { readyc <- a })
+	}()
+	var a *app
+	select {
+	case a = <-readyc:
+	case code := <-exit:
+		t.Fatalf("exit code %d at start-up:\n%s", code, stderr.String())
+	}
+	// The upstream GET of this tile is slow, so that it is still in flight at shutdown.
+	a.fake.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Key: demoPrefix + "1/1/1.png", Latency: 500 * time.Millisecond})
+	gets := a.fake.Count(privates3test.OpGetObject)
+	type result struct {
+		status int
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := http.Get(a.url + "tiles/1/1/1.png")
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		done <- result{status: resp.StatusCode}
+	}()
+	for a.fake.Count(privates3test.OpGetObject) == gets {
+		time.Sleep(time.Millisecond) // until the request is in flight upstream
+	}
+	cancel()
+	r := <-done
+	if code := <-exit; code != exitOK {
+		t.Errorf("exit code %d:\n%s", code, stderr.String())
+	}
+	if r.err != nil || r.status != http.StatusOK {
+		t.Errorf("request in flight at shutdown: %d %v", r.status, r.err)
+	}
+	if _, err := http.Get(a.url + "healthz"); err == nil {
+		t.Errorf("server still answers after shutdown")
+	}
+}
