@@ -568,6 +568,14 @@ func (cl *call) expire(cause error) {
 	}
 }
 
+// close cancels the call for Close (cause ErrClosed) and stops its timer.
+func (cl *call) close() {
+	if cl.settled.CompareAndSwap(false, true) {
+		cl.timer.Stop()
+		cl.cancel(ErrClosed)
+	}
+}
+
 // stop releases the call once its response has been consumed.
 func (cl *call) stop() {
 	cl.settle()
@@ -613,7 +621,7 @@ func (t *fetchTracker) close() {
 	t.active = nil
 	t.mu.Unlock()
 	for cl := range active {
-		cl.expire(ErrClosed)
+		cl.close()
 	}
 	t.wg.Wait()
 }

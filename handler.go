@@ -204,7 +204,7 @@ func (h *handler) proxy(w http.ResponseWriter, r *http.Request, key string) {
 	head := r.Method == http.MethodHead
 	rng := ""
 	rewrite, cachedRange := false, "" // the Range to give ServeContent instead of the client's
-	if v := r.Header.Get("Range"); v != "" && !head {
+	if v := header(r.Header, "Range"); v != "" && !head {
 		n, satisfiable := rangeSpecs(v)
 		switch n {
 		case 0:
@@ -229,8 +229,6 @@ func (h *handler) proxy(w http.ResponseWriter, r *http.Request, key string) {
 	}
 	defer obj.Body.Close()
 
-	hdr := w.Header()
-	h.setHeaders(hdr, obj, key)
 	if obj.data != nil {
 		if rewrite {
 			if cachedRange == "" {
@@ -240,11 +238,11 @@ func (h *handler) proxy(w http.ResponseWriter, r *http.Request, key string) {
 			}
 			r = withRange(r, cachedRange)
 		}
-		h.serveData(w, r, obj)
+		h.serveData(w, r, obj, key)
 		return
 	}
 
-	if done := h.preconditions(w, r, obj); done {
+	if h.preconditions(w, r, obj) {
 		return
 	}
 	if obj.contentRange != "" && !ifRangeMatches(r, obj) {
@@ -253,25 +251,24 @@ func (h *handler) proxy(w http.ResponseWriter, r *http.Request, key string) {
 		obj.Body.Close()
 		obj, err = h.c.get(r.Context(), key, getRequest{})
 		if err != nil {
-			clear(hdr)
 			h.fail(w, r, err)
 			return
 		}
 		defer obj.Body.Close()
-		h.setHeaders(hdr, obj, key)
 		if obj.data != nil {
-			h.serveData(w, r, obj)
+			h.serveData(w, withRange(r, ""), obj, key)
 			return
 		}
 	}
-	h.stream(w, r, obj)
+	h.stream(w, r, obj, key)
 }
 
 // serveData serves an object held in memory. Range requests go through http.ServeContent, which
 // does single and multiple ranges, If-Range and the preconditions; everything else is answered
 // directly, which saves ServeContent's copy buffer on the hot path of small cached objects.
-func (h *handler) serveData(w http.ResponseWriter, r *http.Request, obj *Object) {
-	if r.Method == http.MethodGet && r.Header.Get("Range") != "" {
+func (h *handler) serveData(w http.ResponseWriter, r *http.Request, obj *Object, key string) {
+	if r.Method == http.MethodGet && header(r.Header, "Range") != "" {
+		h.setHeaders(w.Header(), obj, key, -1) // ServeContent sets Content-Length
 		if obj.ContentEncoding != "" {
 			// ServeContent omits Content-Length for encoded content without a range.
 			w = &lengthWriter{ResponseWriter: w, n: len(obj.data)}
@@ -282,7 +279,7 @@ func (h *handler) serveData(w http.ResponseWriter, r *http.Request, obj *Object)
 	if h.preconditions(w, r, obj) {
 		return
 	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(obj.data)))
+	h.setHeaders(w.Header(), obj, key, int64(len(obj.data)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		w.Write(obj.data)
@@ -290,7 +287,7 @@ func (h *handler) serveData(w http.ResponseWriter, r *http.Request, obj *Object)
 }
 
 // stream relays a streamed object's body (or the range S3 answered).
-func (h *handler) stream(w http.ResponseWriter, r *http.Request, obj *Object) {
+func (h *handler) stream(w http.ResponseWriter, r *http.Request, obj *Object, key string) {
 	hdr := w.Header()
 	status, length := http.StatusOK, obj.Size
 	if obj.contentRange != "" {
@@ -303,7 +300,7 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request, obj *Object) {
 		status, length = http.StatusPartialContent, last-first+1
 		hdr.Set("Content-Range", obj.contentRange)
 	}
-	hdr.Set("Content-Length", strconv.FormatInt(length, 10))
+	h.setHeaders(hdr, obj, key, length)
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
 		return
@@ -332,8 +329,6 @@ func (h *handler) unsatisfiable(w http.ResponseWriter, r *http.Request, key stri
 		return
 	}
 	obj.Body.Close()
-	hdr := w.Header()
-	h.setHeaders(hdr, obj, key)
 	if h.preconditions(w, r, obj) {
 		return
 	}
@@ -342,8 +337,7 @@ func (h *handler) unsatisfiable(w http.ResponseWriter, r *http.Request, key stri
 		h.proxy(w, withRange(r, ""), key)
 		return
 	}
-	clear(hdr)
-	hdr.Set("Content-Range", "bytes */"+strconv.FormatInt(obj.Size, 10))
+	w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(obj.Size, 10))
 	writeError(w, http.StatusRequestedRangeNotSatisfiable)
 }
 
@@ -362,8 +356,9 @@ func withRange(r *http.Request, v string) *http.Request {
 	return r2
 }
 
-// setHeaders sets the representation headers of obj, and nothing else from S3.
-func (h *handler) setHeaders(hdr http.Header, obj *Object, key string) {
+// setHeaders sets the representation headers of obj, and nothing else from S3, plus
+// Content-Length if length >= 0.
+func (h *handler) setHeaders(hdr http.Header, obj *Object, key string, length int64) {
 	ct := obj.ContentType
 	if ct == "" || ct == "binary/octet-stream" { // S3's default: no type was given on upload
 		ct = mime.TypeByExtension(path.Ext(key))
@@ -371,16 +366,10 @@ func (h *handler) setHeaders(hdr http.Header, obj *Object, key string) {
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	cc := h.opts.CacheControl
-	if cc == "" {
-		cc = obj.CacheControl
-	}
-	if cc == "" {
-		cc = DefaultHandlerCacheControl
-	}
+	cc := h.cacheControl(obj)
 	// One backing array for the values, and canonical keys set directly: this is the hot path
-	// of every cached response.
-	vals := make([]string, 0, 5)
+	// of every cached response. Callers may add Content-Length and Content-Range to it.
+	vals := make([]string, 0, 9)
 	set := func(k, v string) {
 		vals = append(vals, v)
 		hdr[k] = vals[len(vals)-1 : len(vals) : len(vals)]
@@ -396,55 +385,66 @@ func (h *handler) setHeaders(hdr http.Header, obj *Object, key string) {
 		set("Last-Modified", obj.LastModified.UTC().Format(http.TimeFormat))
 	}
 	set("Cache-Control", cc)
-	hdr["Accept-Ranges"] = []string{"bytes"}
-	hdr["X-Content-Type-Options"] = []string{"nosniff"}
+	set("Accept-Ranges", "bytes")
+	set("X-Content-Type-Options", "nosniff")
+	if length >= 0 {
+		set("Content-Length", strconv.FormatInt(length, 10))
+	}
+}
+
+// cacheControl returns the Cache-Control header of obj's answers.
+func (h *handler) cacheControl(obj *Object) string {
+	switch {
+	case h.opts.CacheControl != "":
+		return h.opts.CacheControl
+	case obj.CacheControl != "":
+		return obj.CacheControl
+	}
+	return DefaultHandlerCacheControl
 }
 
 // preconditions evaluates the conditional headers of r against obj in the order of RFC 9110
 // section 13.2.2 and, when one decides the answer (304 or 412), writes it and reports true.
+// Nothing is written otherwise.
 func (h *handler) preconditions(w http.ResponseWriter, r *http.Request, obj *Object) bool {
 	hdr := r.Header
 	lastMod := obj.LastModified.Truncate(time.Second)
-	if v := hdr.Get("If-Match"); v != "" {
+	if v := header(hdr, "If-Match"); v != "" {
 		if !etagListMatches(v, obj.ETag, false) {
-			return preconditionFailed(w)
+			writeError(w, http.StatusPreconditionFailed)
+			return true
 		}
-	} else if v := hdr.Get("If-Unmodified-Since"); v != "" && !lastMod.IsZero() {
+	} else if v := header(hdr, "If-Unmodified-Since"); v != "" && !lastMod.IsZero() {
 		if t, err := http.ParseTime(v); err == nil && lastMod.After(t) {
-			return preconditionFailed(w)
+			writeError(w, http.StatusPreconditionFailed)
+			return true
 		}
 	}
-	if v := hdr.Get("If-None-Match"); v != "" {
+	if v := header(hdr, "If-None-Match"); v != "" {
 		if etagListMatches(v, obj.ETag, true) {
-			return notModified(w)
+			h.notModified(w, obj)
+			return true
 		}
-	} else if v := hdr.Get("If-Modified-Since"); v != "" && !lastMod.IsZero() {
+	} else if v := header(hdr, "If-Modified-Since"); v != "" && !lastMod.IsZero() {
 		if t, err := http.ParseTime(v); err == nil && !lastMod.After(t) {
-			return notModified(w)
+			h.notModified(w, obj)
+			return true
 		}
 	}
 	return false
 }
 
-func preconditionFailed(w http.ResponseWriter) bool {
+// notModified writes 304 with the headers RFC 9110 section 15.4.5 asks for: the validator the
+// client compares (ETag, else Last-Modified) and Cache-Control; no representation metadata.
+func (h *handler) notModified(w http.ResponseWriter, obj *Object) {
 	hdr := w.Header()
-	for _, k := range []string{"Content-Type", "Content-Encoding", "Etag", "Last-Modified", "Cache-Control", "Accept-Ranges"} {
-		delete(hdr, k)
+	if obj.ETag != "" {
+		hdr["Etag"] = []string{obj.ETag}
+	} else if !obj.LastModified.IsZero() {
+		hdr["Last-Modified"] = []string{obj.LastModified.UTC().Format(http.TimeFormat)}
 	}
-	writeError(w, http.StatusPreconditionFailed)
-	return true
-}
-
-func notModified(w http.ResponseWriter) bool {
-	hdr := w.Header()
-	delete(hdr, "Content-Type")
-	delete(hdr, "Content-Encoding")
-	delete(hdr, "Content-Length")
-	if hdr.Get("Etag") != "" {
-		delete(hdr, "Last-Modified") // RFC 9110 15.4.5: the validator the client compares is the ETag
-	}
+	hdr["Cache-Control"] = []string{h.cacheControl(obj)}
 	w.WriteHeader(http.StatusNotModified)
-	return true
 }
 
 // etagListMatches reports whether the If-Match or If-None-Match value list contains etag ("*"
@@ -507,7 +507,7 @@ func cutETag(s string) (tag, rest string, ok bool) {
 // ifRangeMatches reports whether a range request may be answered with the range: true without
 // If-Range, else whether If-Range names obj's strong ETag or exactly its Last-Modified.
 func ifRangeMatches(r *http.Request, obj *Object) bool {
-	v := r.Header.Get("If-Range")
+	v := header(r.Header, "If-Range")
 	if v == "" {
 		return true
 	}
@@ -662,6 +662,15 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.c.log.WarnContext(ctx, "privates3: handler: upstream failure", "status", status, "err", err)
 	}
 	writeError(w, status)
+}
+
+// header returns the first value of h's canonical key k. Request headers arrive with canonical
+// keys, so this skips http.Header.Get's canonicalization on the hot path.
+func header(h http.Header, k string) string {
+	if v := h[k]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // writeError writes status with its standard text as a plain-text body.

@@ -2,6 +2,7 @@ package privates3_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -902,5 +903,62 @@ func TestHandlerParsers(t *testing.T) {
 		if ok != tt.ok || ok && (first != tt.first || last != tt.last) {
 			t.Errorf("ParseContentRange(%q) = %d, %d, %v", tt.v, first, last, ok)
 		}
+	}
+}
+
+// hRecordingWriter records whether anything was written.
+type hRecordingWriter struct {
+	header  http.Header
+	written bool
+}
+
+func (w *hRecordingWriter) Header() http.Header { return w.header }
+func (w *hRecordingWriter) WriteHeader(int)     { w.written = true }
+func (w *hRecordingWriter) Write(p []byte) (int, error) {
+	w.written = true
+	return len(p), nil
+}
+
+// TestHandlerClientGone checks that nothing is written for a client that has gone away, before
+// or while the object is fetched, and that it is logged at debug level only.
+func TestHandlerClientGone(t *testing.T) {
+	e := newHandlerEnv(t, nil, nil)
+	e.srv.PutObject(hBucket, "small.txt", []byte("small"))
+	e.srv.PutObject(hBucket, "big.bin", hPattern(10000))
+	h := e.c.Handler(nil)
+	for _, key := range []string{"small.txt", "big.bin"} {
+		for _, hang := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/hang=%v", key, hang), func(t *testing.T) {
+				ctx, cancel := context.WithCancel(t.Context())
+				if hang {
+					defer e.srv.InjectFault(privates3test.Fault{Key: key, Hang: true})()
+					e.srv.ResetCounts()
+					// Leave once the request is at S3.
+					go func() {
+						for e.srv.CountKey(privates3test.OpGetObject, key) == 0 {
+							time.Sleep(time.Millisecond)
+						}
+						cancel()
+					}()
+				} else {
+					cancel()
+				}
+				req := httptest.NewRequestWithContext(ctx, "GET", "/", nil)
+				req.URL.Path = key
+				w := &hRecordingWriter{header: http.Header{}}
+				h.ServeHTTP(w, req)
+				cancel()
+				if w.written || len(w.header) != 0 {
+					t.Errorf("wrote to a client that had gone: headers %v", w.header)
+				}
+			})
+		}
+	}
+	logs := e.logs.String()
+	if !strings.Contains(logs, "level=DEBUG") || !strings.Contains(logs, "client gone") {
+		t.Errorf("no debug line for the client gone:\n%s", logs)
+	}
+	if strings.Contains(logs, "level=WARN") || strings.Contains(logs, "level=ERROR") {
+		t.Errorf("a client going away was logged above debug:\n%s", logs)
 	}
 }
