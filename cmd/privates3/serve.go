@@ -71,7 +71,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
 	fs := flag.NewFlagSet("privates3", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen `address` (host:port)")
-	mode := fs.String("mode", "proxy", "how tiles are served: `proxy` (bytes through this server, cached) or redirect (307 to stable presigned S3 URLs)")
+	mode := fs.String("mode", "proxy", "`mode` of serving objects: proxy (bytes through this server, cached) or redirect (307 to stable presigned S3 URLs)")
 	fs.StringVar(&o.bucket, "bucket", "", "S3 `bucket` to serve; if empty, a generated demo bucket in an embedded fake S3")
 	fs.StringVar(&o.prefix, "prefix", "", "serve only keys under this `prefix` of -bucket (e.g. tiles/)")
 	fs.StringVar(&o.roleARN, "role-arn", "", "IAM `role` to assume for reading -bucket; if empty, the base credentials read it directly")
