@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"image/png"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -405,5 +407,89 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if _, err := http.Get(a.url + "healthz"); err == nil {
 		t.Errorf("server still answers after shutdown")
+	}
+}
+
+// FuzzParseServeFlags checks that any arguments either give a usage error or options that the
+// server can use.
+func FuzzParseServeFlags(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"-mode", "redirect"}, {"-addr", "127.0.0.1:0"}, {"-bucket", "b-1"}, {"-prefix", "x/"},
+		{"-max-zoom", "-1"}, {"-log-level", "DEBUG+2"}, {"-endpoint", "http://[::1]:9"}, {"--", "x"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		var stderr bytes.Buffer
+		o, err := parseServeFlags([]string{a, b}, &stderr)
+		if err != nil {
+			if !errors.Is(err, errUsage) && !errors.Is(err, flag.ErrHelp) {
+				t.Fatalf("error %v is neither errUsage nor flag.ErrHelp", err)
+			}
+			return
+		}
+		if o.mode != privates3.Proxy && o.mode != privates3.Redirect {
+			t.Errorf("mode %v", o.mode)
+		}
+		if _, _, err := net.SplitHostPort(o.addr); err != nil {
+			t.Errorf("addr %q: %v", o.addr, err)
+		}
+		if o.bucket == "" && (o.prefix != "" || o.roleARN != "" || o.endpoint != "" || o.maxZoom < 0 || o.maxZoom > 8) {
+			t.Errorf("demo options %+v", o)
+		}
+		if o.maxZoom < 0 || o.maxZoom > 24 {
+			t.Errorf("maxZoom %d", o.maxZoom)
+		}
+	})
+}
+
+// unquoteShell undoes shellQuote's quoting: single-quoted runs and the '\” escape.
+func unquoteShell(s string) (string, bool) {
+	var out strings.Builder
+	for len(s) > 0 {
+		switch {
+		case strings.HasPrefix(s, `\'`):
+			out.WriteByte('\'')
+			s = s[2:]
+		case s[0] == '\'':
+			end := strings.IndexByte(s[1:], '\'')
+			if end < 0 {
+				return "", false
+			}
+			out.WriteString(s[1 : 1+end])
+			s = s[2+end:]
+		case strings.ContainsRune(" \t\n\"$`\\|&;<>()*?[]#~!{}", rune(s[0])):
+			return "", false // would be special to the shell unquoted
+		default:
+			out.WriteByte(s[0])
+			s = s[1:]
+		}
+	}
+	return out.String(), true
+}
+
+func FuzzShellQuote(f *testing.F) {
+	for _, s := range []string{"", "plain", "a b", "it's", "x/y+z=", "$HOME", "'", `\`, "a\nb"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		q := shellQuote(s)
+		if got, ok := unquoteShell(q); !ok || got != s {
+			t.Errorf("shellQuote(%q) = %s, which a shell reads as %q (ok %v)", s, q, got, ok)
+		}
+	})
+}
+
+// TestShellQuoteWithShell has /bin/sh read what shellQuote wrote.
+func TestShellQuoteWithShell(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	for _, s := range []string{"", "plain", "a b", "it's", "x/y+z=", "$HOME `id`", "'", `\`, "a\nb", "29wXe+2VnF/SmU4V"} {
+		out, err := exec.Command(sh, "-c", "printf %s "+shellQuote(s)).Output()
+		if err != nil || string(out) != s {
+			t.Errorf("sh read %q as %q (%v)", shellQuote(s), out, err)
+		}
 	}
 }

@@ -102,9 +102,15 @@ func (t *terrain) newScratch() *scratch {
 		sx:   make([]float64, n),
 		ix:   make([]float64, n),
 		img:  image.NewPaletted(image.Rect(0, 0, tileSize, tileSize), t.palette),
-		enc:  png.Encoder{CompressionLevel: png.BestSpeed},
+		enc:  png.Encoder{CompressionLevel: png.BestSpeed, BufferPool: &encoderBuffer{}},
 	}
 }
+
+// encoderBuffer keeps one worker's PNG encoder state (its zlib writer, about 1 MB) across tiles.
+type encoderBuffer struct{ b *png.EncoderBuffer }
+
+func (p *encoderBuffer) Get() *png.EncoderBuffer  { return p.b }
+func (p *encoderBuffer) Put(b *png.EncoderBuffer) { p.b = b }
 
 // octaves is how many noise octaves are visible at zoom z: until a lattice cell is ~2 pixels.
 func octaves(z int) int { return 6 + z }
