@@ -85,7 +85,7 @@ Flags:
 			srv.PutObject(*bucket, demoPrefix+key, body,
 				privates3test.ContentType("image/png"), privates3test.CacheControl(demoCacheControl))
 			return nil
-		})
+		}, nil)
 		if err != nil {
 			errorf(stderr, "generating tiles: %v", err)
 			return exitError

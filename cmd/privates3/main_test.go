@@ -327,6 +327,22 @@ func TestServeDemo(t *testing.T) {
 	}
 }
 
+// TestDemoDeepZoomWaits asks for a tile of a zoom level rendered after start-up: the request
+// waits for it rather than failing.
+func TestDemoDeepZoomWaits(t *testing.T) {
+	a, _ := startApp(t, "-max-zoom", "4")
+	if a.tiles != tileCount(4) {
+		t.Errorf("%d tiles, want %d", a.tiles, tileCount(4))
+	}
+	resp, body := get(t, http.DefaultClient, a.url+"tiles/4/15/15.png")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("deepest tile right after start-up: %s", resp.Status)
+	}
+	if _, err := png.Decode(bytes.NewReader(body)); err != nil {
+		t.Errorf("deepest tile: %v", err)
+	}
+}
+
 // sameSigningTime reports whether two presigned URLs carry the same X-Amz-Date.
 func sameSigningTime(a, b string) bool {
 	date := func(u string) string {

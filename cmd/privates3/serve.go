@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +33,9 @@ const (
 	demoSeed   = 20260301
 	// demoCacheControl lets browsers keep demo tiles (private: the bucket is private).
 	demoCacheControl = "private, max-age=3600"
+	// demoWaitZoom is the deepest zoom level rendered before start-up completes; deeper levels
+	// (most of the work) are rendered while the server runs.
+	demoWaitZoom = 3
 	// demoProbeKey exists in the demo bucket.
 	demoProbeKey = "0/0/0.png"
 	// defaultProbeKey is read at start-up to check that the role can read the bucket; it need not
@@ -67,7 +71,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
 	fs := flag.NewFlagSet("privates3", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen `address` (host:port)")
-	mode := fs.String("mode", "proxy", "how tiles are served: `proxy` (bytes through this server, cached) or redirect (307 to stable presigned S3 URLs)")
+	mode := fs.String("mode", "proxy", "`mode` of serving objects: proxy (bytes through this server, cached) or redirect (307 to stable presigned S3 URLs)")
 	fs.StringVar(&o.bucket, "bucket", "", "S3 `bucket` to serve; if empty, a generated demo bucket in an embedded fake S3")
 	fs.StringVar(&o.prefix, "prefix", "", "serve only keys under this `prefix` of -bucket (e.g. tiles/)")
 	fs.StringVar(&o.roleARN, "role-arn", "", "IAM `role` to assume for reading -bucket; if empty, the base credentials read it directly")
@@ -143,7 +147,8 @@ type app struct {
 	ln     net.Listener
 	srv    *http.Server
 	url    string // http://host:port/
-	tiles  int    // demo tiles generated
+	demo   *demoTiles
+	tiles  int // demo tiles, rendered or being rendered
 }
 
 // runServe parses args, starts the server and serves until ctx is done. If ready is not nil, it is
@@ -163,6 +168,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	if a.fake != nil {
 		fmt.Fprintf(stdout, "privates3: demo bucket %q: %d map tiles (zoom 0-%d) in an embedded fake S3 at %s\n",
 			demoBucket, a.tiles, o.maxZoom, a.fake.URL)
+		select {
+		case <-a.demo.done:
+		default:
+			fmt.Fprintf(stdout, "privates3: zoom %d-%d still rendering in the background; their tiles wait for it\n",
+				demoWaitZoom+1, o.maxZoom)
+		}
 	} else {
 		fmt.Fprintf(stdout, "privates3: serving bucket %q\n", o.bucket)
 	}
@@ -251,26 +262,76 @@ func start(ctx context.Context, o serveOptions, stderr io.Writer) (a *app, err e
 	return a, nil
 }
 
-// startDemo starts the embedded fake and fills the demo bucket with tiles.
+// demoTiles tracks the rendering of the demo tiles, which goes on in the background after
+// start-up for the deeper zoom levels.
+type demoTiles struct {
+	ready  []chan struct{} // ready[z] is closed when every tile of zoom z is in the bucket
+	done   chan struct{}   // closed when rendering has ended
+	err    error           // why rendering failed; read after done is closed
+	cancel context.CancelFunc
+}
+
+// startDemo starts the embedded fake and renders the demo tiles into it on all cores. It returns
+// once zoom levels 0 to demoWaitZoom are in the bucket; deeper levels follow in the background
+// (requests for their tiles wait for them, see waitForTiles).
 func (a *app) startDemo(ctx context.Context) error {
 	fake, err := privates3test.Start()
 	if err != nil {
 		return fmt.Errorf("starting the embedded fake S3: %w", err)
 	}
 	a.fake = fake
-	begin := time.Now()
-	n, size, err := generateTiles(ctx, demoSeed, a.opts.maxZoom, func(key string, body []byte) error {
-		a.fake.PutObject(demoBucket, demoPrefix+key, body,
-			privates3test.ContentType("image/png"), privates3test.CacheControl(demoCacheControl))
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("generating demo tiles: %w", err)
+	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx)) // cancelled by close
+	d := &demoTiles{ready: make([]chan struct{}, a.opts.maxZoom+1), done: make(chan struct{}), cancel: cancel}
+	for z := range d.ready {
+		d.ready[z] = make(chan struct{})
 	}
-	a.tiles = n
-	a.log.Info("demo tiles generated", "tiles", n, "bytes", size, "maxZoom", a.opts.maxZoom,
-		"took", time.Since(begin).Round(time.Millisecond))
+	a.demo = d
+	begin := time.Now()
+	go func() {
+		defer close(d.done)
+		n, size, err := generateTiles(gctx, demoSeed, a.opts.maxZoom, func(key string, body []byte) error {
+			fake.PutObject(demoBucket, demoPrefix+key, body,
+				privates3test.ContentType("image/png"), privates3test.CacheControl(demoCacheControl))
+			return nil
+		}, func(z int) { close(d.ready[z]) })
+		d.err = err
+		if err != nil {
+			if gctx.Err() == nil {
+				a.log.Error("generating demo tiles", "err", err)
+			}
+			return
+		}
+		a.log.Info("demo tiles generated", "tiles", n, "bytes", size, "maxZoom", a.opts.maxZoom,
+			"took", time.Since(begin).Round(time.Millisecond))
+	}()
+	select {
+	case <-d.ready[min(a.opts.maxZoom, demoWaitZoom)]:
+	case <-d.done:
+		if d.err != nil {
+			return fmt.Errorf("generating demo tiles: %w", d.err)
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("generating demo tiles: %w", context.Cause(ctx))
+	}
+	a.tiles = tileCount(a.opts.maxZoom)
 	return nil
+}
+
+// waitForTiles holds requests for demo tiles of a zoom level still being rendered until it is
+// complete (or rendering ended), so that no tile is answered 404 at start-up.
+func (a *app) waitForTiles(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		zoom, _, _ := strings.Cut(r.URL.Path, "/")
+		if z, err := strconv.Atoi(zoom); err == nil && z >= 0 && z < len(a.demo.ready) {
+			select {
+			case <-a.demo.ready[z]:
+			case <-a.demo.done:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // probe reads key once, so that a bucket the role cannot read is reported at start-up rather
@@ -324,6 +385,9 @@ func s3Code(err error) string {
 func (a *app) routes() http.Handler {
 	mux := http.NewServeMux()
 	tiles := a.client.Handler(&privates3.HandlerOptions{Mode: a.opts.mode})
+	if a.demo != nil {
+		tiles = a.waitForTiles(tiles)
+	}
 	mux.Handle("/tiles/", http.StripPrefix("/tiles/", tiles))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -440,6 +504,10 @@ func (a *app) close() {
 	}
 	if a.client != nil {
 		a.client.Close()
+	}
+	if a.demo != nil {
+		a.demo.cancel()
+		<-a.demo.done
 	}
 	if a.fake != nil {
 		a.fake.Close()

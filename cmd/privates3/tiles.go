@@ -10,6 +10,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // tileSize is the width and height of a map tile in pixels.
@@ -210,17 +211,22 @@ func (t *terrain) render(tl tile, s *scratch) ([]byte, error) {
 	return s.buf.Bytes(), nil
 }
 
-// generateTiles renders every tile of zoom levels 0..maxZoom on all cores and calls put for each
-// (put is called concurrently and must copy body if it keeps it). It returns the number of tiles
-// and their total size in bytes, or the first error (put's or ctx's).
-func generateTiles(ctx context.Context, seed uint32, maxZoom int, put func(key string, body []byte) error) (n int, size int64, err error) {
+// generateTiles renders every tile of zoom levels 0..maxZoom on all cores, zoom by zoom, and calls
+// put for each (put is called concurrently and must copy body if it keeps it). When every tile of
+// a zoom level has been put, it calls zoomDone (if not nil) with that level. It returns the number
+// of tiles and their total size in bytes, or the first error (put's or ctx's).
+func generateTiles(ctx context.Context, seed uint32, maxZoom int, put func(key string, body []byte) error, zoomDone func(z int)) (n int, size int64, err error) {
 	t := newTerrain(seed)
 	work := make(chan tile)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	remaining := make([]atomic.Int64, maxZoom+1) // tiles of each zoom not yet put
+	for z := range remaining {
+		remaining[z].Store(1 << (2 * z))
+	}
 	var (
 		wg    sync.WaitGroup
-		mu    sync.Mutex // guards n, size
+		mu    sync.Mutex // guards n, total
 		total int64
 	)
 	for range runtime.GOMAXPROCS(0) {
@@ -239,6 +245,9 @@ func generateTiles(ctx context.Context, seed uint32, maxZoom int, put func(key s
 				n++
 				total += int64(len(body))
 				mu.Unlock()
+				if remaining[tl.z].Add(-1) == 0 && zoomDone != nil {
+					zoomDone(tl.z)
+				}
 			}
 		})
 	}
@@ -260,4 +269,13 @@ feed:
 		return 0, 0, err
 	}
 	return n, total, nil
+}
+
+// tileCount is the number of tiles of zoom levels 0..maxZoom.
+func tileCount(maxZoom int) int {
+	n := 0
+	for z := 0; z <= maxZoom; z++ {
+		n += 1 << (2 * z)
+	}
+	return n
 }

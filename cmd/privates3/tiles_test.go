@@ -6,14 +6,18 @@ import (
 	"errors"
 	"image"
 	"image/png"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 )
 
 func renderAll(t *testing.T, seed uint32, maxZoom int) map[string][]byte {
 	t.Helper()
-	var mu sync.Mutex
+	var mu sync.Mutex // guards tiles, done
 	tiles := map[string][]byte{}
+	var done []int
 	n, size, err := generateTiles(context.Background(), seed, maxZoom, func(key string, body []byte) error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -22,6 +26,13 @@ func renderAll(t *testing.T, seed uint32, maxZoom int) map[string][]byte {
 		}
 		tiles[key] = bytes.Clone(body)
 		return nil
+	}, func(z int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if want := tileCount(z) - tileCount(z-1); countZoom(tiles, z) != want {
+			t.Errorf("zoom %d done with %d of its %d tiles", z, countZoom(tiles, z), want)
+		}
+		done = append(done, z)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -30,10 +41,24 @@ func renderAll(t *testing.T, seed uint32, maxZoom int) map[string][]byte {
 	for _, b := range tiles {
 		total += int64(len(b))
 	}
-	if n != len(tiles) || size != total {
-		t.Errorf("generateTiles reported %d tiles, %d bytes; put saw %d, %d", n, size, len(tiles), total)
+	if n != len(tiles) || size != total || n != tileCount(maxZoom) {
+		t.Errorf("generateTiles reported %d tiles, %d bytes; put saw %d, %d; want %d tiles", n, size, len(tiles), total, tileCount(maxZoom))
+	}
+	slices.Sort(done)
+	if want := []int{0, 1, 2, 3, 4, 5, 6, 7, 8}[:maxZoom+1]; !slices.Equal(done, want) {
+		t.Errorf("zoomDone called for %v, want %v", done, want)
 	}
 	return tiles
+}
+
+func countZoom(tiles map[string][]byte, z int) int {
+	n := 0
+	for key := range tiles {
+		if strings.HasPrefix(key, strconv.Itoa(z)+"/") {
+			n++
+		}
+	}
+	return n
 }
 
 func TestGenerateTiles(t *testing.T) {
@@ -113,13 +138,13 @@ func TestGenerateTilesErrors(t *testing.T) {
 			return boom
 		}
 		return nil
-	})
+	}, nil)
 	if !errors.Is(err, boom) {
 		t.Errorf("error %v, want one wrapping the put error", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, _, err := generateTiles(ctx, 1, 3, func(string, []byte) error { return nil }); !errors.Is(err, context.Canceled) {
+	if _, _, err := generateTiles(ctx, 1, 3, func(string, []byte) error { return nil }, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("error %v after cancel, want context.Canceled", err)
 	}
 }
