@@ -96,8 +96,9 @@ type HandlerOptions struct {
 // and X-Content-Type-Options: nosniff, and no other header of S3 (no x-amz-*). A single
 // satisfiable Range gives 206 with Content-Range (also bytes=0-); multiple ranges give a
 // multipart/byteranges 206 for cached objects and 200 with the whole object for streamed ones.
-// If-None-Match and If-Modified-Since give 304, If-Match and If-Unmodified-Since 412, If-Range
-// is honoured. HEAD never downloads a body.
+// A Range that is not a valid byte-range set is ignored (200), as is Range on HEAD. If-None-Match
+// and If-Modified-Since give 304, If-Match and If-Unmodified-Since 412, If-Range is honoured.
+// HEAD never downloads a body.
 //
 // In Redirect mode the response is 307 to the URL returned by [Client.Presign], with
 // Cache-Control "private, max-age=N" where N is below the URL's remaining lifetime, so that
@@ -119,12 +120,12 @@ func (c *Client) Handler(opts *HandlerOptions) http.Handler {
 	return h
 }
 
+// handler is the http.Handler returned by Client.Handler.
 type handler struct {
 	c    *Client
 	opts HandlerOptions
 }
 
-// Fixed response texts: error bodies never carry anything from the request or from S3.
 const (
 	retryAfterSeconds = "1"
 	textPlain         = "text/plain; charset=utf-8"
