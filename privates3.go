@@ -39,6 +39,7 @@
 //   - [ErrCredentials]: no valid credentials could be obtained.
 //   - [ErrUpstream]: any other failure of S3 or STS.
 //   - [ErrClosed]: the Client was closed.
+//   - [ErrUnauthorized]: returned by a [HandlerOptions.Authorize] hook to answer 401 instead of 403.
 //
 // Error texts may name the key and the S3 error code; they never contain secret keys or session
 // tokens.
