@@ -68,6 +68,11 @@ func testBrowser(t *testing.T, bin, mode string) {
 	}
 	st := waitViewer(ctx, t, p)
 	checkDecoded(t, "first load", st, 2)
+	// At zoom 2 the world is 1024 pixels wide; centred at (0.45, 0.55) a 1024×768 view shows
+	// columns 0-3 (the left edge is 51 pixels beyond the world) and rows 0-3.
+	if len(st.Tiles) != 16 {
+		t.Errorf("first load shows %d tiles, want 16", len(st.Tiles))
+	}
 	saveScreenshot(ctx, t, p, mode, width, height)
 	first := redirects(t, p.takeEvents("Network.requestWillBeSent"))
 	if mode == "redirect" {
