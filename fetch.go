@@ -199,17 +199,7 @@ func (c *Client) fetchShared(ctx context.Context, key, full string) (*fetchResul
 		return c.s3.GetObject(ctx, in)
 	})
 	if err != nil {
-		if in.IfNoneMatch != nil && httpStatus(err) == http.StatusNotModified {
-			c.stats.notModified.Add(1)
-			renewed := newEntry(full, entryObject, stale.obj, stale.size, c.now().Add(c.cfg.TTL))
-			c.cache.replace(stale, renewed)
-			return &fetchResult{entry: renewed}, nil
-		}
-		err = c.upstreamError("GetObject", key, err, cl.ctx)
-		if errors.Is(err, ErrNotFound) {
-			c.rememberNotFound(full, stale)
-		}
-		return nil, err
+		return c.failedFetch(cl.ctx, "GetObject", key, full, err, stale, in.IfNoneMatch != nil)
 	}
 
 	size := int64(-1)
@@ -242,6 +232,22 @@ func (c *Client) fetchShared(ctx context.Context, key, full string) (*fetchResul
 	handedOff = true
 	meta := objectFromMeta(obj, size)
 	return &fetchResult{large: &handoff{c: c, call: cl, body: out.Body, obj: meta}}, nil
+}
+
+// failedFetch handles an error of op on full: a 304 answer to a revalidation of stale renews the
+// entry; any other error is mapped to the sentinels, and a not-found is remembered.
+func (c *Client) failedFetch(ctx context.Context, op, key, full string, err error, stale *entry, revalidating bool) (*fetchResult, error) {
+	if revalidating && httpStatus(err) == http.StatusNotModified {
+		c.stats.notModified.Add(1)
+		renewed := newEntry(full, entryObject, stale.obj, stale.size, c.now().Add(c.cfg.TTL))
+		c.cache.replace(stale, renewed)
+		return &fetchResult{entry: renewed}, nil
+	}
+	err = c.upstreamError(op, key, err, ctx)
+	if errors.Is(err, ErrNotFound) {
+		c.rememberNotFound(full, stale)
+	}
+	return nil, err
 }
 
 // rememberNotFound caches a not-found answer for full, replacing stale (if any).
@@ -428,17 +434,7 @@ func (c *Client) headShared(ctx context.Context, key, full string) (*fetchResult
 		return c.s3.HeadObject(ctx, in)
 	})
 	if err != nil {
-		if in.IfNoneMatch != nil && httpStatus(err) == http.StatusNotModified {
-			c.stats.notModified.Add(1)
-			renewed := newEntry(full, entryObject, stale.obj, stale.size, c.now().Add(c.cfg.TTL))
-			c.cache.replace(stale, renewed)
-			return &fetchResult{entry: renewed}, nil
-		}
-		err = c.upstreamError("HeadObject", key, err, cl.ctx)
-		if errors.Is(err, ErrNotFound) {
-			c.rememberNotFound(full, stale)
-		}
-		return nil, err
+		return c.failedFetch(cl.ctx, "HeadObject", key, full, err, stale, in.IfNoneMatch != nil)
 	}
 	if stale != nil {
 		c.cache.remove(stale) // the object changed; the next GET fetches the new one
