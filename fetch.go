@@ -464,7 +464,12 @@ func withCredentialRetry[T any](c *Client, ctx context.Context, n *atomic.Int64,
 		return out, err
 	}
 	if rerr := c.creds.forceRefresh(ctx, used); rerr != nil {
-		return out, err
+		// The refresh's error says why no valid credentials exist (STS refused, hung, ...); it
+		// is a credentials failure even where STS's answer was AccessDenied.
+		if !errors.Is(rerr, ErrCredentials) {
+			rerr = fmt.Errorf("%w: S3 rejected the credentials and renewing them failed: %w", ErrCredentials, rerr)
+		}
+		return out, rerr
 	}
 	n.Add(1)
 	return f(ctx)
