@@ -157,29 +157,14 @@ func (c *Client) flight(ctx context.Context, key, fkey string, fn func() (*fetch
 // whole and caches it, or hands a large object's response to the callers. It runs on
 // context.WithoutCancel(ctx), bounded by Config.FetchTimeout and by Close.
 func (c *Client) fetchShared(ctx context.Context, key, full string) (*fetchResult, error) {
-	// Another flight may have filled the cache since the caller looked (singleflight merges only
-	// overlapping calls).
-	now := c.now()
-	stale := c.cache.get(full)
-	if stale != nil && stale.fresh(now) {
-		switch stale.kind {
-		case entryObject:
-			return &fetchResult{entry: stale}, nil
-		case entryNotFound:
-			return nil, notFoundError(key)
-		case entryLarge:
-			return &fetchResult{stream: true}, nil
-		}
+	res, stale, err := c.recheck(key, full, true)
+	if res != nil || err != nil {
+		return res, err
 	}
-	if stale != nil && stale.kind != entryObject {
-		stale = nil
-	}
-
 	t := &c.cache.fetches
-	cl := newCall(context.WithoutCancel(ctx), c.cfg.FetchTimeout)
-	if !t.start(cl) {
-		cl.stop()
-		return nil, ErrClosed
+	cl, err := c.startCall(ctx)
+	if err != nil {
+		return nil, err
 	}
 	defer t.wg.Done()
 	handedOff := false
@@ -400,26 +385,50 @@ func (c *Client) head(ctx context.Context, key, full string) (*Object, error) {
 	return &obj, nil
 }
 
-// headShared is the shared HeadObject of full.
-func (c *Client) headShared(ctx context.Context, key, full string) (*fetchResult, error) {
-	now := c.now()
-	stale := c.cache.get(full)
-	if stale != nil && stale.fresh(now) {
-		switch stale.kind {
-		case entryObject:
-			return &fetchResult{entry: stale}, nil
-		case entryNotFound:
-			return nil, notFoundError(key)
+// recheck looks at the cache again inside a flight, since another flight may have filled it after
+// the caller looked (singleflight merges only overlapping calls). A fresh entry settles the call:
+// res or err is set (a fresh "too large" mark only when large, for GETs). Otherwise stale is the
+// expired object entry to revalidate, or nil.
+func (c *Client) recheck(key, full string, large bool) (res *fetchResult, stale *entry, err error) {
+	e := c.cache.get(full)
+	if e != nil && e.fresh(c.now()) {
+		switch {
+		case e.kind == entryObject:
+			return &fetchResult{entry: e}, nil, nil
+		case e.kind == entryNotFound:
+			return nil, nil, notFoundError(key)
+		case e.kind == entryLarge && large:
+			return &fetchResult{stream: true}, nil, nil
 		}
 	}
-	if stale != nil && stale.kind != entryObject {
-		stale = nil
+	if e != nil && e.kind != entryObject {
+		e = nil
 	}
-	t := &c.cache.fetches
+	return nil, e, nil
+}
+
+// startCall begins a shared upstream call on context.WithoutCancel(ctx), bounded by
+// Config.FetchTimeout and cancelled by Close. The caller must call c.cache.fetches.wg.Done when it
+// is finished. After Close it returns ErrClosed.
+func (c *Client) startCall(ctx context.Context) (*call, error) {
 	cl := newCall(context.WithoutCancel(ctx), c.cfg.FetchTimeout)
-	if !t.start(cl) {
+	if !c.cache.fetches.start(cl) {
 		cl.stop()
 		return nil, ErrClosed
+	}
+	return cl, nil
+}
+
+// headShared is the shared HeadObject of full.
+func (c *Client) headShared(ctx context.Context, key, full string) (*fetchResult, error) {
+	res, stale, err := c.recheck(key, full, false)
+	if res != nil || err != nil {
+		return res, err
+	}
+	t := &c.cache.fetches
+	cl, err := c.startCall(ctx)
+	if err != nil {
+		return nil, err
 	}
 	defer t.wg.Done()
 	defer t.untrack(cl)
