@@ -643,14 +643,11 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusNotFound
 	case errors.Is(err, ErrCredentials):
 		// The Client has no valid credentials (STS refused, failed or hung): an upstream failure,
-		// not the client's fault, whatever STS's own code was.
-		h.c.log.ErrorContext(ctx, "privates3: handler: no valid credentials", "err", err)
+		// not the client's fault, whatever STS's own code was. Logged below, with the cause.
 		status = http.StatusBadGateway
 		if errors.Is(err, ErrTimeout) {
 			status = http.StatusGatewayTimeout
 		}
-		writeError(w, status)
-		return
 	case errors.Is(err, ErrAccessDenied):
 		// Usually a policy mistake: worth one line naming S3's code (in err's text).
 		h.c.log.WarnContext(ctx, "privates3: handler: access denied by AWS", "err", err)
