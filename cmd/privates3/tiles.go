@@ -277,11 +277,5 @@ feed:
 	return n, total, nil
 }
 
-// tileCount is the number of tiles of zoom levels 0..maxZoom.
-func tileCount(maxZoom int) int {
-	n := 0
-	for z := 0; z <= maxZoom; z++ {
-		n += 1 << (2 * z)
-	}
-	return n
-}
+// tileCount is the number of tiles of zoom levels 0..maxZoom: 1 + 4 + ... + 4^maxZoom.
+func tileCount(maxZoom int) int { return (1<<(2*maxZoom+2) - 1) / 3 }
