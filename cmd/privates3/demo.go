@@ -73,16 +73,6 @@ func startDemo(ctx context.Context, fake *privates3test.Server, maxZoom int, log
 	}
 }
 
-// rendering reports whether rendering is still going on.
-func (d *demoTiles) rendering() bool {
-	select {
-	case <-d.done:
-		return false
-	default:
-		return true
-	}
-}
-
 // close stops rendering and waits for it to end.
 func (d *demoTiles) close() {
 	d.cancel()

@@ -11,7 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
+	"path"
 	"strings"
 
 	"github.com/privates3/privates3"
@@ -122,23 +122,20 @@ func seedBucket(srv *privates3test.Server, bucket, dir string) (n int, size int6
 	if !info.IsDir() {
 		return 0, 0, fmt.Errorf("%s is not a directory", dir)
 	}
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	files := os.DirFS(dir)
+	err = fs.WalkDir(files, ".", func(key string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
-		rel, err := filepath.Rel(dir, path)
+		body, err := fs.ReadFile(files, key)
 		if err != nil {
 			return err
 		}
-		body, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		ctype := mime.TypeByExtension(filepath.Ext(path))
+		ctype := mime.TypeByExtension(path.Ext(key))
 		if ctype == "" {
 			ctype = http.DetectContentType(body)
 		}
-		srv.PutObject(bucket, filepath.ToSlash(rel), body, privates3test.ContentType(ctype))
+		srv.PutObject(bucket, key, body, privates3test.ContentType(ctype))
 		n++
 		size += int64(len(body))
 		return nil

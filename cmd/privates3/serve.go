@@ -53,7 +53,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	if a.demo != nil {
 		fmt.Fprintf(stdout, "privates3: demo bucket %q: %d map tiles (zoom 0-%d) in an embedded fake S3 at %s\n",
 			demoBucket, a.tiles, o.maxZoom, a.fake.URL)
-		if a.demo.rendering() {
+		select {
+		case <-a.demo.done:
+		default:
 			fmt.Fprintf(stdout, "privates3: zoom %d-%d still rendering in the background; their tiles wait for it\n",
 				demoWaitZoom+1, o.maxZoom)
 		}
