@@ -62,11 +62,7 @@ func runFake(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if _, err := io.WriteString(stdout, exports(srv, o, "http://"+ln.Addr().String(), seeded)); err != nil {
 		errorf(stderr, "writing the exports: %v", err)
 	}
-	if err := serveUntil(ctx, ln, srv.Handler(), log); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		errorf(stderr, "%v", err)
-		return exitError
-	}
-	return exitOK
+	return serveUntil(ctx, ln, srv.Handler(), log, stderr)
 }
 
 // checkReader checks with a privates3 Client, as `privates3 -bucket` will build one, that the

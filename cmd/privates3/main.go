@@ -71,9 +71,9 @@ func errorf(w io.Writer, format string, args ...any) {
 }
 
 // serveUntil answers requests on ln with h until ctx is done, then drains the requests in flight
-// (for at most shutdownTimeout). It is the one server and shutdown path of both commands; its
-// connection errors go to log at debug level.
-func serveUntil(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+// (for at most shutdownTimeout) and returns the exit code. It is the one server and shutdown path
+// of both commands; connection errors go to log at debug level, a serving error to stderr.
+func serveUntil(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, stderr io.Writer) int {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -82,17 +82,21 @@ func serveUntil(ctx context.Context, ln net.Listener, h http.Handler, log *slog.
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	var err error
 	select {
-	case err := <-errc:
-		return err
+	case err = <-errc:
 	case <-ctx.Done():
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		err = srv.Shutdown(sctx)
+		cancel()
+		if serr := <-errc; err == nil && !errors.Is(serr, http.ErrServerClosed) {
+			err = serr
+		}
 	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if serr := <-errc; err == nil && !errors.Is(serr, http.ErrServerClosed) {
-		err = serr
+	if err != nil {
+		errorf(stderr, "%v", err)
+		return exitError
 	}
-	return err
+	return exitOK
 }

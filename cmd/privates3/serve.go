@@ -66,13 +66,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	if ready != nil {
 		ready(a)
 	}
-	err = serveUntil(ctx, a.ln, a.routes(), a.log)
-	a.close()
-	if err != nil {
-		errorf(stderr, "%v", err)
-		return exitError
-	}
-	return exitOK
+	defer a.close()
+	return serveUntil(ctx, a.ln, a.routes(), a.log, stderr)
 }
 
 // start builds the Client (and the demo), checks that the bucket is readable and listens. The
