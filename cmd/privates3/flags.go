@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 
 	"github.com/privates3/privates3"
 	"github.com/privates3/privates3/privates3test"
@@ -98,34 +97,29 @@ func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
 	if err := parseFlags(fs, args, &o.addr); err != nil {
 		return serveOptions{}, err
 	}
-	fail := func(format string, args ...any) (serveOptions, error) {
-		return serveOptions{}, usageError(fs, format, args...)
-	}
 	modes := map[string]privates3.Mode{"proxy": privates3.Proxy, "redirect": privates3.Redirect}
 	var ok bool
 	if o.mode, ok = modes[*mode]; !ok {
-		return fail("-mode must be proxy or redirect (got %q)", *mode)
+		return serveOptions{}, usageError(fs, "-mode must be proxy or redirect (got %q)", *mode)
 	}
 	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
-		return fail("-log-level must be debug, info, warn or error (got %q)", *level)
+		return serveOptions{}, usageError(fs, "-log-level must be debug, info, warn or error (got %q)", *level)
 	}
 	if o.bucket == "" {
 		for _, f := range []struct{ name, value string }{
 			{"prefix", o.prefix}, {"role-arn", o.roleARN}, {"region", o.region}, {"endpoint", o.endpoint}, {"probe-key", o.probeKey},
 		} {
 			if f.value != "" {
-				return fail("-%s needs -bucket (without -bucket the demo bucket is served)", f.name)
+				return serveOptions{}, usageError(fs, "-%s needs -bucket (without -bucket the demo bucket is served)", f.name)
 			}
 		}
 		if o.maxZoom < 0 || o.maxZoom > 8 {
-			return fail("-max-zoom must be between 0 and 8 for the demo bucket (got %d)", o.maxZoom)
+			return serveOptions{}, usageError(fs, "-max-zoom must be between 0 and 8 for the demo bucket (got %d)", o.maxZoom)
 		}
 	} else if o.maxZoom < 0 || o.maxZoom > 24 {
-		return fail("-max-zoom must be between 0 and 24 (got %d)", o.maxZoom)
+		return serveOptions{}, usageError(fs, "-max-zoom must be between 0 and 24 (got %d)", o.maxZoom)
 	}
-	if o.endpoint != "" && !strings.HasPrefix(o.endpoint, "http://") && !strings.HasPrefix(o.endpoint, "https://") {
-		return fail("-endpoint must be an http:// or https:// URL (got %q)", o.endpoint)
-	}
+	// The values of -bucket, -prefix, -role-arn and -endpoint are checked by privates3.New.
 	return o, nil
 }
 

@@ -55,7 +55,6 @@ func TestParseServeFlags(t *testing.T) {
 		{name: "bad addr", args: []string{"-addr", "8080"}, wantErr: "-addr must be host:port"},
 		{name: "prefix without bucket", args: []string{"-prefix", "x/"}, wantErr: "-prefix needs -bucket"},
 		{name: "role without bucket", args: []string{"-role-arn", "arn:aws:iam::1:role/r"}, wantErr: "-role-arn needs -bucket"},
-		{name: "bad endpoint", args: []string{"-bucket", "b-1", "-endpoint", "127.0.0.1:9000"}, wantErr: "-endpoint must be an http:// or https:// URL"},
 		{name: "demo zoom too deep", args: []string{"-max-zoom", "9"}, wantErr: "-max-zoom must be between 0 and 8"},
 		{name: "bad cache bytes", args: []string{"-cache-bytes", "lots"}, wantErr: "invalid value"},
 	}
@@ -88,10 +87,11 @@ func TestRunExitCodes(t *testing.T) {
 	}{
 		{[]string{"-mode", "mirror"}, exitUsage, "Usage:"},
 		{[]string{"-h"}, exitOK, "Usage:"},
-		{[]string{"-bucket", "Not_A_Bucket"}, exitUsage, "Config.Bucket must be"},
+		{[]string{"-bucket", "Not_A_Bucket"}, exitUsage, "Config.Bucket"},
+		{[]string{"-bucket", "b-1", "-endpoint", "127.0.0.1:9000"}, exitUsage, "Config.Endpoint"},
 		{[]string{"fake", "-h"}, exitOK, "privates3 fake [flags]"},
 		{[]string{"fake", "extra"}, exitUsage, `unexpected argument "extra"`},
-		{[]string{"fake", "-bucket", "Not_A_Bucket"}, exitUsage, "-bucket must be a name S3 accepts: privates3: invalid config: Config.Bucket"},
+		{[]string{"fake", "-bucket", "Not_A_Bucket"}, exitUsage, "-bucket must be a name S3 accepts"},
 		{[]string{"fake", "-addr", "9000"}, exitUsage, "-addr must be host:port"},
 		{[]string{"fake", "-nope"}, exitUsage, "flag provided but not defined"},
 		{[]string{"fake", "-tiles", "9"}, exitUsage, "-tiles must be between -1 and 8"},
