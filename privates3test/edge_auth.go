@@ -1,6 +1,7 @@
 package privates3test
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -98,8 +99,12 @@ func (e *Edge) authorize(r *http.Request, v viewer, now time.Time) *edgeError {
 		if err != nil {
 			return errMalformedPolicy
 		}
-		res, _ := json.Marshal(v.url)
-		policy = []byte(`{"Statement":[{"Resource":` + string(res) + `,"Condition":{"DateLessThan":{"AWS:EpochTime":` + strconv.FormatInt(sec, 10) + `}}}]}`)
+		// CloudFront's canned policy: the viewer URL as a JSON string, without HTML escaping.
+		var res bytes.Buffer
+		enc := json.NewEncoder(&res)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(v.url)
+		policy = []byte(`{"Statement":[{"Resource":` + strings.TrimSpace(res.String()) + `,"Condition":{"DateLessThan":{"AWS:EpochTime":` + strconv.FormatInt(sec, 10) + `}}}]}`)
 		canned = true
 	} else {
 		return errMissingKey

@@ -98,7 +98,7 @@ func (e *Edge) fetch(key string, v viewer, stale *edgeEntry) *edgeEntry {
 	}
 	for _, h := range edgePassHeaders {
 		if vals := rec.header.Values(h); len(vals) > 0 {
-			ent.header[h] = vals
+			ent.header[http.CanonicalHeaderKey(h)] = vals
 		}
 	}
 	if ttl, ok := e.ttl(rec.header.Get("Cache-Control")); ok && rec.status == http.StatusOK {
