@@ -47,10 +47,10 @@ type CookieOptions struct {
 	// ScriptReadable drops the HttpOnly attribute. If false (the default), the cookies are
 	// HttpOnly: scripts on the page cannot read them.
 	ScriptReadable bool
-	// SameSite is the cookies' SameSite attribute. If zero (http.SameSiteDefaultMode),
-	// http.SameSiteLaxMode, which sends them with requests from the same site (tiles.example.com
-	// from example.com). http.SameSiteNoneMode, needed when the page is on another site than the
-	// tiles, requires Secure.
+	// SameSite is the cookies' SameSite attribute. If zero, http.SameSiteLaxMode, which sends
+	// them with requests from the same site (tiles.example.com from example.com).
+	// http.SameSiteNoneMode, needed when the page is on another site than the tiles, requires
+	// Secure.
 	SameSite http.SameSite
 	// Persistent gives the cookies an Expires attribute equal to the policy's deadline. If false
 	// (the default), they are session cookies that the browser drops when it closes.
@@ -141,7 +141,7 @@ func makeCookies(opts CookieOptions, v signed, keyID string) []*http.Cookie {
 		path = "/"
 	}
 	same := opts.SameSite
-	if same == http.SameSiteDefaultMode {
+	if same == 0 {
 		same = http.SameSiteLaxMode
 	}
 	var expires time.Time
