@@ -11,8 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // Defaults of an [EdgeConfig], CloudFront's for the managed cache policy CachingOptimized.
@@ -109,14 +107,14 @@ type Edge struct {
 	ctx                                            context.Context // the root of origin fetches; cancelled by Close
 	cancel                                         context.CancelFunc
 	wg                                             sync.WaitGroup // origin fetches in flight
-	flights                                        singleflight.Group
 	keys                                           atomic.Pointer[map[string]*rsa.PublicKey]
 	requests, denied, hits, misses, originRequests atomic.Int64
 
-	mu     sync.Mutex            // guards cache, bytes, closed
-	cache  map[string]*edgeEntry // by path and filtered query
-	bytes  int64
-	closed bool
+	mu      sync.Mutex             // guards cache, bytes, flights, closed
+	cache   map[string]*edgeEntry  // by path and filtered query
+	flights map[string]*edgeFlight // origin requests in flight, by cache key
+	bytes   int64
+	closed  bool
 
 	closeOnce sync.Once
 }
@@ -146,7 +144,7 @@ func StartEdge(cfg EdgeConfig) (*Edge, error) {
 	if cfg.DefaultTTL == 0 {
 		cfg.DefaultTTL = DefaultEdgeTTL
 	}
-	e := &Edge{cfg: cfg, cache: make(map[string]*edgeEntry)}
+	e := &Edge{cfg: cfg, cache: make(map[string]*edgeEntry), flights: make(map[string]*edgeFlight)}
 	if err := e.SetPublicKeys(cfg.PublicKeys); err != nil {
 		return nil, err
 	}

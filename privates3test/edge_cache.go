@@ -3,6 +3,7 @@ package privates3test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -19,6 +20,8 @@ type edgeEntry struct {
 	ttl       time.Duration
 	cacheable bool
 }
+
+var errEdgeClosed = errors.New("privates3test: edge closed")
 
 // edgePassHeaders are the origin response headers the edge passes to viewers.
 var edgePassHeaders = []string{"Content-Type", "Content-Encoding", "Content-Language", "Content-Disposition",
@@ -40,14 +43,48 @@ func (e *Edge) respond(w http.ResponseWriter, r *http.Request, v viewer) {
 		return
 	}
 	e.misses.Add(1)
-	ch := e.flights.DoChan(key, func() (any, error) {
-		return e.fetch(key, v, ent), nil
-	})
+	f, err := e.flight(key, v, ent)
+	if err != nil {
+		http.Error(w, "503 Service Unavailable: the edge is closed", http.StatusServiceUnavailable)
+		return
+	}
 	select {
-	case res := <-ch:
-		e.write(w, r, res.Val.(*edgeEntry), "Miss from cloudfront", e.cfg.Clock())
+	case <-f.done:
+		e.write(w, r, f.ent, "Miss from cloudfront", e.cfg.Clock())
 	case <-r.Context().Done():
 	}
+}
+
+// edgeFlight is one origin request shared by concurrent misses for a key (request collapsing).
+type edgeFlight struct {
+	done chan struct{} // closed when ent is set
+	ent  *edgeEntry
+}
+
+// flight joins the origin request for key in flight, or starts one. It runs on its own
+// goroutine, so that a viewer who leaves does not cancel it for the others; Close waits for it.
+func (e *Edge) flight(key string, v viewer, stale *edgeEntry) (*edgeFlight, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if f := e.flights[key]; f != nil {
+		return f, nil
+	}
+	if e.closed {
+		return nil, errEdgeClosed
+	}
+	f := &edgeFlight{done: make(chan struct{})}
+	e.flights[key] = f
+	e.wg.Add(1) // under mu, so that Close (which sets closed under mu) waits for it
+	go func() {
+		defer e.wg.Done()
+		ent := e.fetch(key, v, stale)
+		e.mu.Lock()
+		delete(e.flights, key)
+		e.mu.Unlock()
+		f.ent = ent
+		close(f.done)
+	}()
+	return f, nil
 }
 
 // fetch asks the origin for key (revalidating stale, if it has an ETag) and caches the answer.
@@ -58,13 +95,7 @@ func (e *Edge) fetch(key string, v viewer, stale *edgeEntry) *edgeEntry {
 		e.mu.Unlock()
 		return ent
 	}
-	if e.closed {
-		e.mu.Unlock()
-		return &edgeEntry{status: http.StatusServiceUnavailable, header: http.Header{}, body: []byte("503 Service Unavailable: the edge is closed\n")}
-	}
-	e.wg.Add(1) // under mu, so that Close (which sets closed under mu) waits for it
 	e.mu.Unlock()
-	defer e.wg.Done()
 	ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
 	defer cancel()
 	req := httptest.NewRequestWithContext(ctx, http.MethodGet, key, nil)
