@@ -181,3 +181,22 @@ func TestMatch(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSourceIP(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"192.0.2.7", "192.0.2.7/32"},
+		{"192.0.2.0/24", "192.0.2.0/24"},
+		{"2001:db8::1", "2001:db8::1/128"},
+		{"2001:db8::/32", "2001:db8::/32"},
+		{"::ffff:192.0.2.7", "192.0.2.7/32"},
+		{"192.0.2.7/24", ""},
+		{"fe80::1%eth0", ""},
+		{"example.com", ""},
+		{"192.0.2.0/33", ""},
+	} {
+		got, err := parseSourceIP(tt.in)
+		if (err != nil) != (tt.want == "") || got != tt.want {
+			t.Errorf("parseSourceIP(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
