@@ -44,6 +44,10 @@ type EdgeConfig struct {
 	// DefaultTTL is how long a response without max-age or s-maxage is cached. If zero,
 	// DefaultEdgeTTL (24h); negative means such responses are not cached.
 	DefaultTTL time.Duration
+	// MinTTL, if positive, is the cache policy's minimum TTL: every GET answered 200 is cached at
+	// least this long, even with Cache-Control no-cache, no-store or private, as CloudFront does
+	// when the minimum TTL is not zero. If zero, those responses are not cached.
+	MinTTL time.Duration
 	// AllowOrigin, if set, is the one web origin (such as "http://127.0.0.1:8080") for which the
 	// edge answers CORS with credentials (Access-Control-Allow-Origin set to it,
 	// Access-Control-Allow-Credentials: true), as a response headers policy does; preflight
@@ -89,8 +93,8 @@ type EdgeStats struct {
 // Policy"), else AccessDenied ("Access denied").
 //
 // Caching: GET answers with status 200 are cached by path and query (never by cookie) for
-// s-maxage, else max-age, else DefaultTTL, up to MaxEdgeTTL; no-store, no-cache and private
-// are not cached. Stale entries with an ETag are revalidated with If-None-Match. Concurrent
+// s-maxage, else max-age, else DefaultTTL, at least MinTTL and at most MaxEdgeTTL; no-store,
+// no-cache and private are cached only with a MinTTL (for MinTTL). Stale entries with an ETag are revalidated with If-None-Match. Concurrent
 // misses for one path share one origin request. Cached answers serve ranges and conditionals
 // (http.ServeContent) and carry X-Cache "Hit from cloudfront" or "Miss from cloudfront" and
 // Age.

@@ -162,6 +162,9 @@ func (e *Edge) ttl(cc string) (time.Duration, bool) {
 		name, val, _ := strings.Cut(strings.TrimSpace(d), "=")
 		switch strings.ToLower(name) {
 		case "no-store", "no-cache", "private":
+			if e.cfg.MinTTL > 0 {
+				return min(e.cfg.MinTTL, MaxEdgeTTL), true
+			}
 			return 0, false
 		case "max-age":
 			if n, err := strconv.Atoi(strings.Trim(val, `"`)); err == nil && n >= 0 {
@@ -182,6 +185,7 @@ func (e *Edge) ttl(cc string) (time.Duration, bool) {
 	default:
 		ttl = e.cfg.DefaultTTL
 	}
+	ttl = max(ttl, e.cfg.MinTTL)
 	if ttl <= 0 {
 		return 0, false
 	}

@@ -334,6 +334,34 @@ func TestEdgeCache(t *testing.T) {
 	}
 }
 
+// TestEdgeMinTTL: with a minimum TTL, the edge caches even private and no-store answers.
+func TestEdgeMinTTL(t *testing.T) {
+	srv := privates3test.NewServer()
+	defer srv.Close()
+	o := &staticOrigin{cc: map[string]string{"/tiles/private": "private, max-age=60", "/tiles/nostore": "no-store", "/tiles/short": "max-age=1"}}
+	e := privates3test.NewEdge(privates3test.EdgeConfig{
+		PublicKeys: map[string]crypto.PublicKey{edgeKeyID: edgeKey().Public()},
+		Origin:     o, Clock: srv.Now, MinTTL: time.Hour,
+	})
+	defer e.Close()
+	f := &edgeFixture{srv: srv, edge: e, origin: o}
+	for _, p := range []string{"/tiles/private", "/tiles/nostore", "/tiles/short"} {
+		u := f.signURL(t, p, nil)
+		for range 3 {
+			if status, _, _ := f.get(t, u); status != http.StatusOK {
+				t.Fatalf("%s: %d", p, status)
+			}
+		}
+		srv.Advance(30 * time.Minute) // beyond max-age=1, within MinTTL
+		if status, _, h := f.get(t, f.signURL(t, p, nil)); status != http.StatusOK || h.Get("X-Cache") != "Hit from cloudfront" {
+			t.Fatalf("%s after 30m: %d %s", p, status, h.Get("X-Cache"))
+		}
+	}
+	if n := o.calls.Load(); n != 3 {
+		t.Fatalf("%d origin requests, want 3", n)
+	}
+}
+
 func TestEdgeCORS(t *testing.T) {
 	const site = "http://127.0.0.1:8080"
 	f := newEdgeFixture(t, site)
