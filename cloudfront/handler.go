@@ -190,7 +190,7 @@ func (h *cookieHandler) held(r *http.Request, now time.Time) (time.Time, bool) {
 	if st.Condition.IpAddress != nil {
 		got.ip = st.Condition.IpAddress.SourceIP
 	}
-	if got != want {
+	if got.ip != want.ip || !got.notBefore.Equal(want.notBefore) {
 		return time.Time{}, false
 	}
 	exp := st.Condition.DateLessThan.t()

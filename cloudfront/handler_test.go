@@ -233,3 +233,21 @@ func TestCookieHandlerSigningFailureLogsNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestCookieHandlerConditions: cookies with IpAddress and DateGreaterThan are recognised as the
+// handler's own (not reissued on every call).
+func TestCookieHandlerConditions(t *testing.T) {
+	s, _ := newTestSigner(t, t0)
+	opts := CookieOptions{Resource: "https://tiles.example.com/tiles/*", IPAddress: "192.0.2.0/24", NotBefore: t0.Add(-time.Hour)}
+	h, err := s.CookieHandler(CookieHandlerOptions{Cookie: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, set, st := serveCookies(t, h, http.MethodPost, nil)
+	if len(set) != 3 || !st.Issued {
+		t.Fatalf("first call: %d cookies %+v", len(set), st)
+	}
+	if _, again, st := serveCookies(t, h, http.MethodPost, set); len(again) != 0 || st.Issued {
+		t.Fatalf("second call reissued: %+v", st)
+	}
+}

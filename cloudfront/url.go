@@ -73,7 +73,7 @@ func (s *Signer) SignURL(rawURL string, opts *URLOptions) (SignedURL, error) {
 	if err != nil {
 		return SignedURL{}, err
 	}
-	custom := o.Custom || o.Resource != "" || c != (conditions{})
+	custom := o.Custom || o.Resource != "" || !c.notBefore.IsZero() || c.ip != ""
 	resource := rawURL
 	if o.Resource != "" {
 		if err := checkResource(o.Resource, "URLOptions"); err != nil {
