@@ -99,8 +99,10 @@ type EdgeStats struct {
 // (http.ServeContent) and carry X-Cache "Hit from cloudfront" or "Miss from cloudfront" and
 // Age.
 //
-// Limits: one cache behaviour, RSA keys only, no invalidations, no error caching, no
-// compression, origin bodies up to MaxEdgeObject.
+// Limits: one cache behaviour, RSA keys only, no invalidations but [Edge.Purge], no error
+// caching, no compression, origin bodies up to MaxEdgeObject; CORS preflights from AllowOrigin
+// are answered without a signature; the viewer's scheme is http (https only when served over
+// TLS through [Edge.Handler]).
 type Edge struct {
 	// URL is the edge's base URL, "http://127.0.0.1:port" without a trailing slash.
 	URL string
