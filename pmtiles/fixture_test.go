@@ -68,9 +68,9 @@ func (m *memStore) ReadRange(ctx context.Context, key string, off, n int64, ifMa
 	case !ok:
 		return nil, fmt.Errorf("%w: %s", privates3.ErrNotFound, key)
 	case ifMatch != "" && ifMatch != o.etag:
-		return nil, fmt.Errorf("%s: %w", key, errPreconditionFailed)
+		return nil, fmt.Errorf("%s: %w", key, privates3.ErrPreconditionFailed)
 	case off >= int64(len(o.data)):
-		return nil, fmt.Errorf("%s: %w", key, errRangeNotSatisfiable)
+		return nil, fmt.Errorf("%s: %w", key, privates3.ErrRangeNotSatisfiable)
 	}
 	end := min(off+n, int64(len(o.data)))
 	return &privates3.Object{

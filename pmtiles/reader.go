@@ -102,6 +102,12 @@ type Tile struct {
 	Archive Archive
 }
 
+// NewReader returns a Reader of the archives in c's bucket. opts may be nil (see
+// ReaderOptions); the Reader keeps its own copy. The Reader stays usable as long as c is open.
+func NewReader(c *privates3.Client, opts *ReaderOptions) *Reader {
+	return newReader(c, opts)
+}
+
 func newReader(src rangeReader, opts *ReaderOptions) *Reader {
 	r := &Reader{src: src, now: time.Now, archives: make(map[string]*archive)}
 	if opts != nil {
@@ -300,7 +306,7 @@ func (r *Reader) forget(key string, a *archive) {
 func (r *Reader) load(ctx context.Context, key string) (*archive, error) {
 	obj, err := r.src.ReadRange(ctx, key, 0, RootLimit, "")
 	if err != nil {
-		if errors.Is(err, errRangeNotSatisfiable) {
+		if errors.Is(err, privates3.ErrRangeNotSatisfiable) {
 			return nil, fmt.Errorf("%w: empty object", ErrInvalidArchive)
 		}
 		return nil, err
@@ -393,7 +399,7 @@ func (r *Reader) read(ctx context.Context, a *archive, off, n uint64) ([]byte, e
 	}
 	obj, err := r.src.ReadRange(ctx, a.info.Key, int64(off), int64(n), a.info.ETag)
 	if err != nil {
-		if errors.Is(err, errRangeNotSatisfiable) {
+		if errors.Is(err, privates3.ErrRangeNotSatisfiable) {
 			// The object shrank although its ETag matched: only a replaced archive does that.
 			return nil, fmt.Errorf("pmtiles: %q changed while read: %w", a.info.Key, err)
 		}
@@ -402,7 +408,7 @@ func (r *Reader) read(ctx context.Context, a *archive, off, n uint64) ([]byte, e
 	defer obj.Body.Close()
 	if obj.ETag != a.info.ETag {
 		// A Client must not do this; if one does, treat it as the replacement it reveals.
-		return nil, fmt.Errorf("pmtiles: %q: ETag %s, want %s: %w", a.info.Key, obj.ETag, a.info.ETag, errPreconditionFailed)
+		return nil, fmt.Errorf("pmtiles: %q: ETag %s, want %s: %w", a.info.Key, obj.ETag, a.info.ETag, privates3.ErrPreconditionFailed)
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(obj.Body, b); err != nil {
@@ -416,5 +422,5 @@ func (r *Reader) read(ctx context.Context, a *archive, off, n uint64) ([]byte, e
 
 // isReplaced reports whether err says that the archive is no longer the version read before.
 func isReplaced(err error) bool {
-	return errors.Is(err, errPreconditionFailed)
+	return errors.Is(err, privates3.ErrPreconditionFailed)
 }

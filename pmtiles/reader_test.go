@@ -221,12 +221,12 @@ func TestReaderReplacedTwice(t *testing.T) {
 	m.put("t.pmtiles", build(t, tiles, nil))
 	m.fail = func(c readCall) error {
 		if c.ifMatch != "" {
-			return errPreconditionFailed
+			return privates3.ErrPreconditionFailed
 		}
 		return nil
 	}
 	r := newReader(m, nil)
-	if _, err := r.Tile(context.Background(), "t.pmtiles", 3, 1, 1); !errors.Is(err, errPreconditionFailed) {
+	if _, err := r.Tile(context.Background(), "t.pmtiles", 3, 1, 1); !errors.Is(err, privates3.ErrPreconditionFailed) {
 		t.Fatalf("err = %v, want the precondition failure", err)
 	}
 	if n := len(m.takeCalls()); n != 4 {
