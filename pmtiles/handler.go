@@ -182,7 +182,7 @@ func (h *handler) tile(w http.ResponseWriter, r *http.Request, req request, key 
 // serve answers with body, a version of the archive a; part names the body within a.
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, a Archive, part string, body []byte) {
 	hdr := w.Header()
-	hdr.Set("ETag", etag(a.ETag, part))
+	hdr.Set("ETag", a.tagPrefix+part+`"`)
 	hdr.Set("Cache-Control", h.opts.CacheControl)
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	http.ServeContent(&lengthWriter{ResponseWriter: w, n: len(body)}, r, "", a.LastModified, bytes.NewReader(body))
@@ -191,8 +191,13 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, a Archive, part 
 // etag is the ETag of part of the archive version whose ETag is archiveETag: a digest of the
 // archive's ETag (which may hold any byte S3 allows) and the part's name.
 func etag(archiveETag, part string) string {
+	return etagPrefix(archiveETag) + part + `"`
+}
+
+// etagPrefix is the part of etag that depends on the archive only, computed once per version.
+func etagPrefix(archiveETag string) string {
 	sum := sha256.Sum256([]byte(archiveETag))
-	return `"` + hex.EncodeToString(sum[:10]) + "-" + part + `"`
+	return `"` + hex.EncodeToString(sum[:10]) + "-"
 }
 
 // tileJSONDoc is a TileJSON 3.0.0 document; the fields from the metadata are copied as given.
