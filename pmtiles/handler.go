@@ -143,18 +143,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) tile(w http.ResponseWriter, r *http.Request, req request, key string) {
-	ctx := r.Context()
-	info, err := h.r.Archive(ctx, key)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if !info.Header.TileType.extensionOK(req.ext) {
-		writeError(w, http.StatusBadRequest)
-		return
-	}
-	t, err := h.r.Tile(ctx, key, req.z, req.x, req.y)
+	t, err := h.r.Tile(r.Context(), key, req.z, req.x, req.y)
 	if errors.Is(err, ErrTileNotFound) {
+		// The archive's state is in memory: Tile just used it.
+		info, err := h.r.Archive(r.Context(), key)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if !info.Header.TileType.extensionOK(req.ext) {
+			writeError(w, http.StatusBadRequest)
+			return
+		}
 		w.Header().Set("Cache-Control", h.opts.CacheControl)
 		if h.opts.EmptyTileStatus == http.StatusNotFound {
 			w.Header().Set("Content-Type", textPlain)
@@ -168,6 +168,10 @@ func (h *handler) tile(w http.ResponseWriter, r *http.Request, req request, key 
 	}
 	if err != nil {
 		h.fail(w, r, err)
+		return
+	}
+	if !t.Archive.Header.TileType.extensionOK(req.ext) {
+		writeError(w, http.StatusBadRequest)
 		return
 	}
 	th := &t.Archive.Header

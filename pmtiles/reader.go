@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -83,7 +84,7 @@ type Reader struct {
 type archive struct {
 	info   Archive
 	root   []entry
-	loaded time.Time
+	loaded atomic.Int64 // when the header was last read (or found unchanged), in Unix nanoseconds
 }
 
 // Archive describes the version of an archive a tile or the metadata was read from.
@@ -257,8 +258,7 @@ func (r *Reader) archive(ctx context.Context, key string) (*archive, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.store(key, a)
-		return a, nil
+		return r.store(key, a), nil
 	})
 	select {
 	case res := <-ch:
@@ -276,15 +276,22 @@ func (r *Reader) lookup(key string) *archive {
 	r.mu.Lock()
 	a := r.archives[key]
 	r.mu.Unlock()
-	if a == nil || r.now().Sub(a.loaded) >= r.opts.ArchiveTTL {
+	if a == nil || r.now().Sub(time.Unix(0, a.loaded.Load())) >= r.opts.ArchiveTTL {
 		return nil
 	}
 	return a
 }
 
-func (r *Reader) store(key string, a *archive) {
+// store makes a the state of key and returns it; if the state held was read from the same
+// version (same ETag, as after ArchiveTTL), that one is kept and returned instead, renewed, so
+// that its decoded leaf directories stay in use.
+func (r *Reader) store(key string, a *archive) *archive {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if old := r.archives[key]; old != nil && old.info.ETag == a.info.ETag && old.info.Size == a.info.Size {
+		old.loaded.Store(a.loaded.Load())
+		return old
+	}
 	if _, ok := r.archives[key]; !ok && len(r.archives) >= r.opts.MaxArchives {
 		for k := range r.archives { // an arbitrary victim: map order is random
 			delete(r.archives, k)
@@ -292,6 +299,7 @@ func (r *Reader) store(key string, a *archive) {
 		}
 	}
 	r.archives[key] = a
+	return a
 }
 
 // forget drops the state a of key, unless another caller has already replaced it.
@@ -336,14 +344,15 @@ func (r *Reader) load(ctx context.Context, key string) (*archive, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &archive{
+	a := &archive{
 		info: Archive{
 			Key: key, ETag: obj.ETag, Size: obj.Size, LastModified: obj.LastModified, Header: h,
 			tagPrefix: etagPrefix(obj.ETag),
 		},
-		root:   root,
-		loaded: r.now(),
-	}, nil
+		root: root,
+	}
+	a.loaded.Store(r.now().UnixNano())
+	return a, nil
 }
 
 // find returns the entry of the tile run containing id, following leaf directories from the root

@@ -256,10 +256,33 @@ func TestReaderArchiveTTL(t *testing.T) {
 	if n := headers(); n != 1 {
 		t.Fatalf("%d header reads within the TTL, want 1", n)
 	}
+	before, _ := r.Archive(ctx, "a.pmtiles")
+	r.mu.Lock()
+	state := r.archives["a.pmtiles"]
+	r.mu.Unlock()
 	now = now.Add(time.Second)
 	r.Tile(ctx, "a.pmtiles", 1, 1, 1)
 	if n := headers(); n != 1 {
 		t.Fatalf("%d header reads after the TTL, want 1", n)
+	}
+	// The archive did not change: the state (and its decoded leaves) is kept, renewed.
+	r.mu.Lock()
+	kept := r.archives["a.pmtiles"] == state
+	r.mu.Unlock()
+	if !kept {
+		t.Error("unchanged archive: state replaced after the TTL")
+	}
+	now = now.Add(30 * time.Second)
+	r.Tile(ctx, "a.pmtiles", 1, 1, 0)
+	if n := headers(); n != 0 {
+		t.Fatalf("%d header reads within the renewed TTL, want 0", n)
+	}
+	// A replaced archive is read anew after the TTL even if no read fails before.
+	etag := m.put("a.pmtiles", build(t, tiles, &WriteOptions{Metadata: []byte(`{"v":2}`)}))
+	now = now.Add(time.Minute)
+	after, err := r.Archive(ctx, "a.pmtiles")
+	if err != nil || after.ETag != etag || after.ETag == before.ETag {
+		t.Errorf("after the TTL: ETag %s, %v; want %s", after.ETag, err, etag)
 	}
 }
 
