@@ -3,9 +3,9 @@ package pmtiles
 import (
 	"bytes"
 	"context"
-	"errors"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
