@@ -203,9 +203,8 @@ func (h *handler) proxy(w http.ResponseWriter, r *http.Request, key string) {
 		h.fail(w, r, err)
 		return
 	}
-	rd := o.reader(r.Context())
-	defer rd.Close()
-	size := rd.size()
+	defer o.Close()
+	size := o.len()
 	if v := header(r.Header, "Range"); v != "" {
 		n, satisfiable := rangeSpecs(v)
 		switch {
@@ -223,14 +222,37 @@ func (h *handler) proxy(w http.ResponseWriter, r *http.Request, key string) {
 	if size < 0 { // S3 sent no length: relay what comes
 		w.WriteHeader(http.StatusOK)
 		if r.Method != http.MethodHead {
-			_, err := io.CopyBuffer(w, onlyReader{rd}, make([]byte, copyBufferSize))
+			_, err := io.CopyBuffer(w, onlyReader{o}, make([]byte, copyBufferSize))
 			h.abortIf(r, err)
 		}
 		return
 	}
+	if o.data != nil && r.Method == http.MethodGet && !conditional(r.Header) && r.Header["Range"] == nil {
+		// The hot path, a cached object asked without conditions: what ServeContent would
+		// send, without its work.
+		hdr := w.Header()
+		vals := []string{"bytes", strconv.Itoa(len(o.data)), ""} // one allocation for the three
+		hdr["Accept-Ranges"], hdr["Content-Length"] = vals[0:1:1], vals[1:2:2]
+		if !o.lastModified.IsZero() {
+			vals[2] = o.lastModified.UTC().Format(http.TimeFormat)
+			hdr["Last-Modified"] = vals[2:3:3]
+		}
+		w.WriteHeader(http.StatusOK)
+		w.Write(o.data)
+		return
+	}
+	if o.data != nil && o.contentEncoding == "" { // nothing for contentWriter to do
+		http.ServeContent(w, r, "", o.lastModified, o)
+		return
+	}
 	cw := &contentWriter{ResponseWriter: w, size: size}
-	http.ServeContent(cw, r, "", o.lastModified, rd)
+	http.ServeContent(cw, r, "", o.lastModified, o)
 	h.abortIf(r, cw.err)
+}
+
+// conditional reports whether h has a precondition (RFC 9110 section 13.1).
+func conditional(h http.Header) bool {
+	return h["If-None-Match"] != nil || h["If-Modified-Since"] != nil || h["If-Match"] != nil || h["If-Unmodified-Since"] != nil
 }
 
 // abortIf aborts the response if copying its body failed: the status is sent, so the client
@@ -274,16 +296,16 @@ func (cw *contentWriter) WriteHeader(status int) {
 // ReadFrom implements io.ReaderFrom, which io.CopyN (ServeContent's copy) uses.
 func (cw *contentWriter) ReadFrom(src io.Reader) (int64, error) {
 	lr, ok := src.(*io.LimitedReader)
-	rd, isReader := (*reader)(nil), false
+	o, isObject := (*object)(nil), false
 	if ok {
-		rd, isReader = lr.R.(*reader)
+		o, isObject = lr.R.(*object)
 	}
 	buf := copyBuffers.Get().(*[copyBufferSize]byte)
 	defer copyBuffers.Put(buf)
 	var n int64
 	var err error
-	if isReader {
-		n, err = rd.writeTo(cw.ResponseWriter, lr.N, buf[:])
+	if isObject {
+		n, err = o.writeTo(cw.ResponseWriter, lr.N, buf[:])
 		lr.N -= n
 	} else { // the parts of a multipart/byteranges answer
 		n, err = io.CopyBuffer(cw.ResponseWriter, onlyReader{src}, buf[:])
