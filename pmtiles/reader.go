@@ -321,7 +321,7 @@ func (r *Reader) load(ctx context.Context, key string) (*archive, error) {
 		}
 		return nil, err
 	}
-	defer closeBody(obj.Body)
+	defer obj.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(obj.Body, RootLimit))
 	if err != nil {
 		return nil, err
@@ -417,7 +417,7 @@ func (r *Reader) read(ctx context.Context, a *archive, off, n uint64) ([]byte, e
 		}
 		return nil, err
 	}
-	defer closeBody(obj.Body)
+	defer obj.Body.Close()
 	if obj.ETag != a.info.ETag {
 		// A Client must not do this; if one does, treat it as the replacement it reveals.
 		return nil, fmt.Errorf("pmtiles: %q: ETag %s, want %s: %w", a.info.Key, obj.ETag, a.info.ETag, privates3.ErrPreconditionFailed)
@@ -435,14 +435,4 @@ func (r *Reader) read(ctx context.Context, a *archive, off, n uint64) ([]byte, e
 // isReplaced reports whether err says that the archive is no longer the version read before.
 func isReplaced(err error) bool {
 	return errors.Is(err, privates3.ErrPreconditionFailed)
-}
-
-// closeBody closes a ReadRange body.
-//
-// TODO(core): privates3 at eb56155 returns cached ReadRange bodies whose Close panics (a nil
-// release func in fetch.go); those bodies hold no resources, so the panic is contained here.
-// Remove the recover once main has the fix.
-func closeBody(b io.Closer) {
-	defer func() { _ = recover() }()
-	b.Close()
 }
