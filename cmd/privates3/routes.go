@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/privates3/privates3"
+	"github.com/privates3/privates3/pmtiles"
 )
 
 // The map viewer: one hand-written page, no third-party code.
@@ -21,6 +22,13 @@ var viewerHTML []byte
 func (a *app) routes() http.Handler {
 	mux := http.NewServeMux()
 	tiles := a.client.Handler(&privates3.HandlerOptions{Mode: a.opts.mode})
+	tileURL := "tiles/{z}/{x}/{y}.png"
+	if a.opts.pmtiles {
+		tiles = pmtiles.NewReader(a.client, nil).Handler(&pmtiles.HandlerOptions{
+			CacheControl: demoCacheControl, Logger: a.log,
+		})
+		tileURL = "tiles/" + demoArchive + "/{z}/{x}/{y}.png"
+	}
 	if a.demo != nil {
 		tiles = a.demo.wait(tiles)
 	}
@@ -33,7 +41,7 @@ func (a *app) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /config.json", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{
-			"tiles":   "tiles/{z}/{x}/{y}.png",
+			"tiles":   tileURL,
 			"maxZoom": a.opts.maxZoom,
 			"mode":    a.opts.mode.String(),
 			"bucket":  a.bucket,
