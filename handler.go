@@ -205,19 +205,7 @@ func (h *handler) proxy(w http.ResponseWriter, r *http.Request, key string) {
 	}
 	defer o.Close()
 	size := o.len()
-	if v := header(r.Header, "Range"); v != "" {
-		n, satisfiable := rangeSpecs(v)
-		switch {
-		case n == 0 || r.Method == http.MethodHead || n > 1 && o.data == nil:
-			r = withRange(r, "")
-		case satisfiable == "":
-			// Only empty suffixes ("-0"): one past the end makes ServeContent answer 416 (after
-			// evaluating the preconditions, as it must).
-			r = withRange(r, "bytes="+strconv.FormatInt(size, 10)+"-")
-		case satisfiable != v:
-			r = withRange(r, satisfiable)
-		}
-	}
+	r = cleanRange(r, o)
 	h.setHeaders(w.Header(), o, key)
 	if size < 0 { // S3 sent no length: relay what comes
 		w.WriteHeader(http.StatusOK)
@@ -228,17 +216,7 @@ func (h *handler) proxy(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	if o.data != nil && r.Method == http.MethodGet && !conditional(r.Header) && r.Header["Range"] == nil {
-		// The hot path, a cached object asked without conditions: what ServeContent would
-		// send, without its work.
-		hdr := w.Header()
-		vals := []string{"bytes", strconv.Itoa(len(o.data)), ""} // one allocation for the three
-		hdr["Accept-Ranges"], hdr["Content-Length"] = vals[0:1:1], vals[1:2:2]
-		if !o.lastModified.IsZero() {
-			vals[2] = o.lastModified.UTC().Format(http.TimeFormat)
-			hdr["Last-Modified"] = vals[2:3:3]
-		}
-		w.WriteHeader(http.StatusOK)
-		w.Write(o.data)
+		writeCached(w, o)
 		return
 	}
 	if o.data != nil && o.contentEncoding == "" { // nothing for contentWriter to do
@@ -248,6 +226,40 @@ func (h *handler) proxy(w http.ResponseWriter, r *http.Request, key string) {
 	cw := &contentWriter{ResponseWriter: w, size: size}
 	http.ServeContent(cw, r, "", o.lastModified, o)
 	h.abortIf(r, cw.err)
+}
+
+// cleanRange returns r without what RFC 9110 says to ignore of its Range (other units, invalid
+// sets, Range on HEAD), without several ranges of a streamed object, and with a Range of only
+// empty suffixes ("-0") made one that ServeContent answers 416 (after the preconditions).
+func cleanRange(r *http.Request, o *object) *http.Request {
+	v := header(r.Header, "Range")
+	if v == "" {
+		return r
+	}
+	n, satisfiable := rangeSpecs(v)
+	switch {
+	case n == 0 || r.Method == http.MethodHead || n > 1 && o.data == nil:
+		return withRange(r, "")
+	case satisfiable == "":
+		return withRange(r, "bytes="+strconv.FormatInt(o.len(), 10)+"-")
+	case satisfiable != v:
+		return withRange(r, satisfiable)
+	}
+	return r
+}
+
+// writeCached answers a cached object asked without conditions or ranges, the hot path: what
+// ServeContent would send, without its work.
+func writeCached(w http.ResponseWriter, o *object) {
+	hdr := w.Header()
+	vals := []string{"bytes", strconv.Itoa(len(o.data)), ""} // one allocation for the three
+	hdr["Accept-Ranges"], hdr["Content-Length"] = vals[0:1:1], vals[1:2:2]
+	if !o.lastModified.IsZero() {
+		vals[2] = o.lastModified.UTC().Format(http.TimeFormat)
+		hdr["Last-Modified"] = vals[2:3:3]
+	}
+	w.WriteHeader(http.StatusOK)
+	w.Write(o.data)
 }
 
 // conditional reports whether h has a precondition (RFC 9110 section 13.1).
