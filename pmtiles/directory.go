@@ -44,47 +44,72 @@ func parseDirectory(b []byte) ([]entry, error) {
 		return nil, fmt.Errorf("%w: directory of %d bytes claims %d entries", ErrInvalidArchive, len(b), n)
 	}
 	entries := make([]entry, n)
+	for _, column := range []func(*varintReader, []entry) error{tileIDs, runLengths, lengths, offsets} {
+		if err := column(&r, entries); err != nil {
+			return nil, err
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
+	}
+	return entries, nil
+}
+
+// tileIDs reads the delta-encoded tile IDs of entries.
+func tileIDs(r *varintReader, entries []entry) error {
 	var id uint64
 	for i := range entries {
 		d := r.next()
-		if i > 0 && d == 0 {
-			return nil, fmt.Errorf("%w: directory entries not in ascending tile ID order", ErrInvalidArchive)
+		if i > 0 && d == 0 && r.err == nil {
+			return fmt.Errorf("%w: directory entries not in ascending tile ID order", ErrInvalidArchive)
 		}
 		if id+d < id {
-			return nil, fmt.Errorf("%w: tile ID overflows", ErrInvalidArchive)
+			return fmt.Errorf("%w: tile ID overflows", ErrInvalidArchive)
 		}
 		id += d
 		entries[i].TileID = id
 	}
+	return nil
+}
+
+func runLengths(r *varintReader, entries []entry) error {
 	for i := range entries {
 		entries[i].RunLength = r.next()
 	}
+	return nil
+}
+
+// lengths reads the lengths of entries, each above zero and below maxOffset.
+func lengths(r *varintReader, entries []entry) error {
 	for i := range entries {
 		entries[i].Length = r.next()
 		if r.err == nil && (entries[i].Length == 0 || entries[i].Length > maxOffset) {
-			return nil, fmt.Errorf("%w: directory entry of length %d", ErrInvalidArchive, entries[i].Length)
+			return fmt.Errorf("%w: directory entry of length %d", ErrInvalidArchive, entries[i].Length)
 		}
 	}
+	return nil
+}
+
+// offsets reads the offsets of entries: 0 for "right after the previous entry", else offset+1.
+// Offsets and lengths stay below maxOffset, so the sums cannot overflow.
+func offsets(r *varintReader, entries []entry) error {
 	for i := range entries {
 		v := r.next()
 		switch {
 		case r.err != nil:
+			return nil
 		case v == 0 && i > 0:
 			entries[i].Offset = entries[i-1].Offset + entries[i-1].Length
 		case v == 0 || v-1 > maxOffset:
-			return nil, fmt.Errorf("%w: directory entry offset out of range", ErrInvalidArchive)
+			return fmt.Errorf("%w: directory entry offset out of range", ErrInvalidArchive)
 		default:
 			entries[i].Offset = v - 1
 		}
-		// Offsets and lengths stay below maxOffset, so the sum above cannot overflow.
 		if entries[i].Offset > maxOffset {
-			return nil, fmt.Errorf("%w: directory entry offset out of range", ErrInvalidArchive)
+			return fmt.Errorf("%w: directory entry offset out of range", ErrInvalidArchive)
 		}
 	}
-	if r.err != nil {
-		return nil, r.err
-	}
-	return entries, nil
+	return nil
 }
 
 // varintReader reads unsigned varints until the first error, which it keeps.

@@ -324,17 +324,21 @@ func validName(name string) bool {
 		return false
 	}
 	for seg := range strings.SplitSeq(name, "/") {
-		if seg == "" || seg == "." || seg == ".." {
+		if seg == "" || seg == "." || seg == ".." || strings.IndexFunc(seg, badNameRune) >= 0 {
 			return false
-		}
-		for i := 0; i < len(seg); i++ {
-			c := seg[i]
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~') {
-				return false
-			}
 		}
 	}
 	return true
+}
+
+// badNameRune reports whether r may not appear in an archive name: only ASCII letters, digits,
+// '-', '_', '.' and '~' may.
+func badNameRune(r rune) bool {
+	switch {
+	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+		return false
+	}
+	return !strings.ContainsRune("-_.~", r)
 }
 
 func validExt(ext string) bool {

@@ -1,7 +1,7 @@
 package pmtiles
 
 import (
-	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -48,88 +48,26 @@ func Write(w io.Writer, tiles []Tile, opts *WriteOptions) error {
 	if o.internal == UnknownCompression {
 		o.internal = Gzip
 	}
-	if len(tiles) == 0 {
-		return fmt.Errorf("pmtiles: Write: no tiles")
+	l, err := layOut(tiles)
+	if err != nil {
+		return err
 	}
-	sorted := slices.Clone(tiles)
-	slices.SortFunc(sorted, func(a, b Tile) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
-
-	var (
-		data    bytes.Buffer
-		entries []entry
-		blobs   = make(map[string]uint64) // tile bytes -> offset in data
-		tilesN  uint64
-	)
-	for i, t := range sorted {
-		if len(t.Data) == 0 {
-			return fmt.Errorf("pmtiles: Write: tile %d is empty", t.ID)
-		}
-		if i > 0 && t.ID == sorted[i-1].ID {
-			return fmt.Errorf("pmtiles: Write: tile %d given twice", t.ID)
-		}
-		if _, _, _, err := ZXY(t.ID); err != nil {
-			return fmt.Errorf("pmtiles: Write: %w", err)
-		}
-		tilesN++
-		off, seen := blobs[string(t.Data)]
-		if !seen {
-			off = uint64(data.Len())
-			blobs[string(t.Data)] = off
-			data.Write(t.Data)
-		}
-		if n := len(entries); n > 0 {
-			last := &entries[n-1]
-			if seen && last.Offset == off && last.TileID+last.RunLength == t.ID {
-				last.RunLength++
-				continue
-			}
-		}
-		entries = append(entries, entry{TileID: t.ID, Offset: off, Length: uint64(len(t.Data)), RunLength: 1})
-	}
-
 	meta := o.Metadata
 	if meta == nil {
 		meta = []byte("{}")
 	}
-	meta, err := compress(o.internal, meta)
+	if meta, err = compress(o.internal, meta); err != nil {
+		return err
+	}
+	root, leaves, err := directories(l.entries, o.internal, o.leafSize)
 	if err != nil {
 		return err
 	}
-	root, leaves, err := directories(entries, o.internal, o.leafSize)
-	if err != nil {
-		return err
-	}
-
-	minZ, _, _, _ := ZXY(sorted[0].ID)
-	maxZ, _, _, _ := ZXY(sorted[len(sorted)-1].ID)
-	h := Header{
-		RootOffset: HeaderSize, RootLength: uint64(len(root)),
-		AddressedTiles: tilesN, TileEntries: uint64(len(entries)), TileContents: uint64(len(blobs)),
-		Clustered:           true,
-		InternalCompression: o.internal, TileCompression: o.TileCompression, TileType: o.TileType,
-		MinZoom: minZ, MaxZoom: maxZ,
-		MinLonE7: o.MinLonE7, MinLatE7: o.MinLatE7, MaxLonE7: o.MaxLonE7, MaxLatE7: o.MaxLatE7,
-		CenterZoom: o.CenterZoom, CenterLonE7: o.CenterLonE7, CenterLatE7: o.CenterLatE7,
-	}
-	if h.MinLonE7 == 0 && h.MinLatE7 == 0 && h.MaxLonE7 == 0 && h.MaxLatE7 == 0 {
-		h.MinLonE7, h.MinLatE7, h.MaxLonE7, h.MaxLatE7 = -180e7, -850511287, 180e7, 850511287
-	}
-	if h.CenterZoom == 0 && h.CenterLonE7 == 0 && h.CenterLatE7 == 0 {
-		h.CenterZoom = minZ
-		h.CenterLonE7 = int32((int64(h.MinLonE7) + int64(h.MaxLonE7)) / 2)
-		h.CenterLatE7 = int32((int64(h.MinLatE7) + int64(h.MaxLatE7)) / 2)
-	}
+	h := o.header(l)
+	h.RootOffset, h.RootLength = HeaderSize, uint64(len(root))
 	h.MetadataOffset, h.MetadataLength = h.RootOffset+h.RootLength, uint64(len(meta))
 	h.LeafDirectoryOffset, h.LeafDirectoryLength = h.MetadataOffset+h.MetadataLength, uint64(len(leaves))
-	h.TileDataOffset, h.TileDataLength = h.LeafDirectoryOffset+h.LeafDirectoryLength, uint64(data.Len())
+	h.TileDataOffset, h.TileDataLength = h.LeafDirectoryOffset+h.LeafDirectoryLength, uint64(len(l.data))
 
 	out := appendHeader(make([]byte, 0, h.TileDataOffset), &h)
 	out = append(out, root...)
@@ -138,8 +76,87 @@ func Write(w io.Writer, tiles []Tile, opts *WriteOptions) error {
 	if _, err := w.Write(out); err != nil {
 		return err
 	}
-	_, err = w.Write(data.Bytes())
+	_, err = w.Write(l.data)
 	return err
+}
+
+// layout is the tile data section of an archive and the directory entries addressing it.
+type layout struct {
+	entries          []entry
+	data             []byte
+	tiles, contents  uint64 // tiles addressed, distinct blobs
+	minZoom, maxZoom uint8
+}
+
+// layOut sorts tiles by ID and lays out their data: each distinct blob once, in the order of
+// first use (clustered), with runs of consecutive IDs with one blob in one entry.
+func layOut(tiles []Tile) (layout, error) {
+	var l layout
+	if len(tiles) == 0 {
+		return l, fmt.Errorf("pmtiles: Write: no tiles")
+	}
+	sorted := slices.Clone(tiles)
+	slices.SortFunc(sorted, func(a, b Tile) int { return cmp.Compare(a.ID, b.ID) })
+	blobs := make(map[string]uint64) // tile bytes -> offset in data
+	for i, t := range sorted {
+		if err := checkTile(sorted, i); err != nil {
+			return l, err
+		}
+		off, seen := blobs[string(t.Data)]
+		if !seen {
+			off = uint64(len(l.data))
+			blobs[string(t.Data)] = off
+			l.data = append(l.data, t.Data...)
+		}
+		l.tiles++
+		if n := len(l.entries); n > 0 && seen {
+			if last := &l.entries[n-1]; last.Offset == off && last.TileID+last.RunLength == t.ID {
+				last.RunLength++
+				continue
+			}
+		}
+		l.entries = append(l.entries, entry{TileID: t.ID, Offset: off, Length: uint64(len(t.Data)), RunLength: 1})
+	}
+	l.contents = uint64(len(blobs))
+	l.minZoom, _, _, _ = ZXY(sorted[0].ID)
+	l.maxZoom, _, _, _ = ZXY(sorted[len(sorted)-1].ID)
+	return l, nil
+}
+
+// checkTile checks tile i of tiles sorted by ID: not empty, a valid ID, not the previous one's.
+func checkTile(sorted []Tile, i int) error {
+	t := sorted[i]
+	switch {
+	case len(t.Data) == 0:
+		return fmt.Errorf("pmtiles: Write: tile %d is empty", t.ID)
+	case i > 0 && t.ID == sorted[i-1].ID:
+		return fmt.Errorf("pmtiles: Write: tile %d given twice", t.ID)
+	}
+	if _, _, _, err := ZXY(t.ID); err != nil {
+		return fmt.Errorf("pmtiles: Write: %w", err)
+	}
+	return nil
+}
+
+// header returns the header of an archive of l, without the sections' offsets and lengths.
+func (o *WriteOptions) header(l layout) Header {
+	h := Header{
+		AddressedTiles: l.tiles, TileEntries: uint64(len(l.entries)), TileContents: l.contents,
+		Clustered:           true,
+		InternalCompression: o.internal, TileCompression: o.TileCompression, TileType: o.TileType,
+		MinZoom: l.minZoom, MaxZoom: l.maxZoom,
+		MinLonE7: o.MinLonE7, MinLatE7: o.MinLatE7, MaxLonE7: o.MaxLonE7, MaxLatE7: o.MaxLatE7,
+		CenterZoom: o.CenterZoom, CenterLonE7: o.CenterLonE7, CenterLatE7: o.CenterLatE7,
+	}
+	if h.MinLonE7 == 0 && h.MinLatE7 == 0 && h.MaxLonE7 == 0 && h.MaxLatE7 == 0 {
+		h.MinLonE7, h.MinLatE7, h.MaxLonE7, h.MaxLatE7 = -180e7, -850511287, 180e7, 850511287
+	}
+	if h.CenterZoom == 0 && h.CenterLonE7 == 0 && h.CenterLatE7 == 0 {
+		h.CenterZoom = l.minZoom
+		h.CenterLonE7 = int32((int64(h.MinLonE7) + int64(h.MaxLonE7)) / 2)
+		h.CenterLatE7 = int32((int64(h.MinLatE7) + int64(h.MaxLatE7)) / 2)
+	}
+	return h
 }
 
 // directories encodes entries as a root directory that fits in the first RootLimit bytes, and,
