@@ -144,6 +144,19 @@ func testTheirWriter(t *testing.T, bin string) {
 		h.MinZoom != 0 || h.MaxZoom != 8 || h.MinLonE7 != -105000000 || h.MaxLatE7 != 401250000 || h.CenterZoom != 3 {
 		t.Errorf("header: %+v", h)
 	}
+	checked := compareTiles(t, r, "interop.pmtiles", tiles)
+	_, meta, err := r.Metadata(ctx, "interop.pmtiles")
+	if err != nil || !bytes.Contains(meta, []byte(`"attribution":"test tiles"`)) {
+		t.Errorf("metadata = %s, %v", meta, err)
+	}
+	t.Logf("%d tiles (%d places) compared; archive of %d bytes, %d tile entries, %d bytes of leaves",
+		len(tiles), checked, len(data), h.TileEntries, h.LeafDirectoryLength)
+}
+
+// compareTiles reads every place of zooms 0 to 8 and a sample of zoom 9 from the archive under
+// key and compares it with tiles (absent: a hole). It returns the number of places read.
+func compareTiles(t *testing.T, r *Reader, key string, tiles map[[3]uint32][]byte) int {
+	t.Helper()
 	checked := 0
 	for z := range uint32(10) {
 		step := uint32(1)
@@ -153,7 +166,7 @@ func testTheirWriter(t *testing.T, bin string) {
 		for x := uint32(0); x < 1<<z; x += step {
 			for y := uint32(0); y < 1<<z; y += step {
 				want, ok := tiles[[3]uint32{z, x, y}]
-				tile, err := r.Tile(ctx, "interop.pmtiles", uint8(z), x, y)
+				tile, err := r.Tile(context.Background(), key, uint8(z), x, y)
 				switch {
 				case ok && (err != nil || !bytes.Equal(tile.Data, want)):
 					t.Fatalf("tile %d/%d/%d = %q, %v; want %q", z, x, y, tile.Data, err, want)
@@ -164,12 +177,7 @@ func testTheirWriter(t *testing.T, bin string) {
 			}
 		}
 	}
-	_, meta, err := r.Metadata(ctx, "interop.pmtiles")
-	if err != nil || !bytes.Contains(meta, []byte(`"attribution":"test tiles"`)) {
-		t.Errorf("metadata = %s, %v", meta, err)
-	}
-	t.Logf("%d tiles (%d places) compared; archive of %d bytes, %d tile entries, %d bytes of leaves",
-		len(tiles), checked, len(data), h.TileEntries, h.LeafDirectoryLength)
+	return checked
 }
 
 // go-pmtiles verifies the archives Write makes and reads the same tiles from them.
