@@ -31,24 +31,24 @@ type ReaderOptions struct {
 	// ArchiveTTL is how long an archive's header, root directory and ETag are used without asking
 	// S3 again. Within it, an archive replaced in the bucket is noticed at the first read of its
 	// bytes that the Client's cache cannot answer (S3 answers If-Match with 412); after it, the
-	// next request reads the header again. If zero, DefaultArchiveTTL (1m).
+	// next request reads the header again. If zero or negative, DefaultArchiveTTL (1m).
 	ArchiveTTL time.Duration
 
 	// MaxTileSize is the largest tile read; a directory entry naming a larger one makes the
-	// archive invalid. If zero, DefaultMaxTileSize (16 MiB).
+	// archive invalid. If zero or negative, DefaultMaxTileSize (16 MiB).
 	MaxTileSize int64
 
-	// MaxMetadataSize bounds the JSON metadata, compressed and decompressed. If zero,
-	// DefaultMaxMetadataSize (4 MiB).
+	// MaxMetadataSize bounds the JSON metadata, compressed and decompressed. If zero or
+	// negative, DefaultMaxMetadataSize (4 MiB).
 	MaxMetadataSize int64
 
 	// MaxArchives bounds the number of archives whose header and root directory are held in
-	// memory (at most about 16 KiB each when compressed, MaxDirectorySize decoded). If zero,
-	// DefaultMaxArchives (1024).
+	// memory (at most about 16 KiB each when compressed, MaxDirectorySize decoded). If zero
+	// or negative, DefaultMaxArchives (1024).
 	MaxArchives int
 
 	// LoadTimeout bounds the shared read of an archive's header and root directory, which
-	// concurrent callers wait for together. If zero, DefaultLoadTimeout (30s).
+	// concurrent callers wait for together. If zero or negative, DefaultLoadTimeout (30s).
 	LoadTimeout time.Duration
 
 	// DirectoryCacheEntries bounds the decoded leaf directories kept in memory, counted in
