@@ -42,7 +42,7 @@ func BenchmarkTiles(b *testing.B) {
 			}
 			srv.PutObject("tiles", "world.pmtiles", archive)
 			handlers := [2]http.Handler{NewReader(clients[0], nil).Handler(nil), clients[1].Handler(nil)}
-			var paths [2][]string  // archive paths, object keys
+			var paths [2][]string   // archive paths, object keys
 			var objectKeys []string // for counting
 			for _, t := range tiles {
 				z, x, y, _ := ZXY(t.ID)
