@@ -77,7 +77,8 @@ type HandlerOptions struct {
 // It answers GET and HEAD (else 405 with Allow: GET, HEAD). Errors map to statuses as in
 // privates3.Client.Handler: archive not found 404; access denied 403; throttled 503 with
 // Retry-After; upstream timeout 504; Client closed 503; an invalid archive, an unsupported
-// compression and any other failure 502. Bodies are short fixed texts.
+// compression and any other failure 502. An archive replaced again while the Reader was
+// switching to its new version is 503 with Retry-After. Bodies are short fixed texts.
 func (r *Reader) Handler(opts *HandlerOptions) http.Handler {
 	h := &handler{r: r}
 	if opts != nil {
@@ -380,7 +381,8 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, privates3.ErrAccessDenied):
 		log.WarnContext(ctx, "pmtiles: handler: access denied by AWS", "err", err)
 		status = http.StatusForbidden
-	case errors.Is(err, privates3.ErrThrottled):
+	case errors.Is(err, privates3.ErrThrottled), errors.Is(err, privates3.ErrPreconditionFailed):
+		// Throttled, or the archive was replaced twice during one request: try again soon.
 		w.Header().Set("Retry-After", retryAfterSeconds)
 		status = http.StatusServiceUnavailable
 	case errors.Is(err, privates3.ErrClosed):

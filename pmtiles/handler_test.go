@@ -175,6 +175,7 @@ func TestHandlerErrors(t *testing.T) {
 		{privates3.ErrNotFound, 404},
 		{privates3.ErrAccessDenied, 403},
 		{privates3.ErrThrottled, 503},
+		{privates3.ErrPreconditionFailed, 503},
 		{privates3.ErrClosed, 503},
 		{privates3.ErrTimeout, 504},
 		{context.DeadlineExceeded, 504},
@@ -195,7 +196,8 @@ func TestHandlerErrors(t *testing.T) {
 			if rec.Code != tt.status || strings.Contains(rec.Body.String(), "secret") {
 				t.Errorf("%v (after header %v): %d %q, want %d", tt.err, afterHeader, rec.Code, rec.Body.String(), tt.status)
 			}
-			if got := rec.Header().Get("Retry-After"); (tt.err == privates3.ErrThrottled) != (got != "") {
+			retry := tt.err == privates3.ErrThrottled || tt.err == privates3.ErrPreconditionFailed
+			if got := rec.Header().Get("Retry-After"); retry != (got != "") {
 				t.Errorf("%v: Retry-After %q", tt.err, got)
 			}
 		}
