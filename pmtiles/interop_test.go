@@ -91,6 +91,7 @@ db.commit()
 
 // TestInteropGoPMTiles compares with go-pmtiles, built once for both directions.
 func TestInteropGoPMTiles(t *testing.T) {
+	t.Parallel() // mostly waiting for go install and the tools
 	bin := installGoPMTiles(t)
 	t.Run("their writer", func(t *testing.T) { testTheirWriter(t, bin) })
 	t.Run("their reader", func(t *testing.T) { testTheirReader(t, bin) })
