@@ -74,6 +74,7 @@ type serveOptions struct {
 	maxZoom    int
 	probeKey   string
 	cloudfront bool // -mode cloudfront: the demo behind a fake CloudFront edge (mode is Proxy)
+	pmtiles    bool // the demo's tiles as one PMTiles archive
 }
 
 // modeName is the -mode flag's value.
@@ -103,6 +104,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
 	level := fs.String("log-level", "info", "log `level`: debug (one line per request), info, warn or error")
 	fs.IntVar(&o.maxZoom, "max-zoom", 5, "deepest zoom `level` of the viewer, and of the generated demo tiles (0 to 8 for the demo)")
 	fs.StringVar(&o.probeKey, "probe-key", "", "`key` read at start-up to check access to -bucket; if empty, a key that need not exist")
+	fs.BoolVar(&o.pmtiles, "pmtiles", false, "demo only: pack the generated tiles into one PMTiles archive ("+demoPrefix+demoArchiveKey+") and serve them from it")
 	if err := parseFlags(fs, args, &o.addr); err != nil {
 		return serveOptions{}, err
 	}
@@ -116,6 +118,12 @@ func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
 	}
 	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return serveOptions{}, usageError(fs, "-log-level must be debug, info, warn or error (got %q)", *level)
+	}
+	if o.pmtiles && o.bucket != "" {
+		return serveOptions{}, usageError(fs, "-pmtiles is for the demo bucket: it needs no -bucket")
+	}
+	if o.pmtiles && o.mode != privates3.Proxy {
+		return serveOptions{}, usageError(fs, "-pmtiles serves tiles out of one archive through this server: it needs -mode proxy")
 	}
 	if o.bucket == "" {
 		for _, f := range []struct{ name, value string }{
