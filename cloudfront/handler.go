@@ -98,7 +98,7 @@ func (h *cookieHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet, http.MethodHead, http.MethodPost:
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
-		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		privates3.WriteError(w, http.StatusMethodNotAllowed)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -106,10 +106,10 @@ func (h *cookieHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := h.opts.Authorize(r); err != nil {
 			if errors.Is(err, privates3.ErrUnauthorized) {
 				w.Header().Set("WWW-Authenticate", h.opts.Challenge)
-				http.Error(w, "Unauthorized", http.StatusUnauthorized)
+				privates3.WriteError(w, http.StatusUnauthorized)
 				return
 			}
-			http.Error(w, "Forbidden", http.StatusForbidden)
+			privates3.WriteError(w, http.StatusForbidden)
 			return
 		}
 	}
@@ -122,7 +122,7 @@ func (h *cookieHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			// Options were checked in CookieHandler, so this is the key (an HSM or KMS signer).
 			h.opts.Logger.Error("cloudfront: cookie signing failed", "key_id", h.s.KeyID(), "err", err)
-			http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+			privates3.WriteError(w, http.StatusServiceUnavailable)
 			return
 		}
 		for _, ck := range c.Cookies {
