@@ -2,17 +2,13 @@ package privates3test_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/privates3/privates3/privates3test"
 )
@@ -152,26 +148,4 @@ func TestAWSCLI(t *testing.T) {
 	if err == nil || !strings.Contains(out, "ExpiredToken") {
 		t.Errorf("get-object with expired credentials: %v %s, want ExpiredToken", err, out)
 	}
-}
-
-func httpGet(t *testing.T, srv *privates3test.Server, u string) (int, string) {
-	t.Helper()
-	resp, err := srv.Client().Get(u)
-	if err != nil {
-		t.Fatalf("GET %s: %v", u, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-func readObject(t *testing.T, s3c *s3.Client, bucket, key string) string {
-	t.Helper()
-	out, err := s3c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: &key})
-	if err != nil {
-		t.Fatalf("GetObject %s: %v", key, err)
-	}
-	defer out.Body.Close()
-	b, _ := io.ReadAll(out.Body)
-	return string(b)
 }

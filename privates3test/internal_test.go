@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,15 +81,19 @@ func FuzzAuthentication(f *testing.F) {
 	})
 }
 
-// FuzzPolicy parses arbitrary policy documents: no panic, and a parsed policy evaluates.
+// FuzzPolicy parses arbitrary policy documents and evaluates them: no panic, the decision is
+// the one the statements imply (a matching Deny wins, else a matching Allow allows), it does not
+// depend on the statements' order, and a Deny of everything always wins.
 func FuzzPolicy(f *testing.F) {
 	for _, seed := range []string{
 		`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}`,
 		`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","NotAction":["s3:*"],"NotResource":"arn:*"}]}`,
 		`{"Statement":[{"Effect":"Allow","Action":1,"Resource":"*"}]}`,
+		`{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"s3:Get*","Resource":"arn:aws:s3:::b/*"}]}`,
 		`{"Statement":null}`, `[]`, `{`, `{"Version":"2012-10-17","Statement":{}} {}`,
 	} {
 		f.Add(seed, "s3:GetObject", "arn:aws:s3:::b/k")
+		f.Add(seed, "S3:getobject", "arn:aws:s3:::b/k?")
 	}
 	f.Fuzz(func(t *testing.T, doc, action, resource string) {
 		p, err := parsePolicy(doc)
@@ -98,7 +103,34 @@ func FuzzPolicy(f *testing.F) {
 			}
 			return
 		}
-		_ = p.evaluate(action, resource)
+		d := p.evaluate(action, resource)
+		// The decision does not depend on the order of the statements.
+		rev := &policyDoc{statements: slices.Clone(p.statements)}
+		slices.Reverse(rev.statements)
+		if got := rev.evaluate(action, resource); got != d {
+			t.Fatalf("decision %v, but %v with the statements reversed", d, got)
+		}
+		// An Allow needs an unconditional Allow statement that matches; any matching Deny wins.
+		var allowMatch, denyMatch bool
+		for _, s := range p.statements {
+			if !s.conditional && s.matches(strings.ToLower(action), resource) {
+				allowMatch = allowMatch || s.allow
+				denyMatch = denyMatch || !s.allow
+			}
+		}
+		if want := map[bool]decision{true: explicitDeny, false: map[bool]decision{true: allowed, false: implicitDeny}[allowMatch]}[denyMatch]; d != want {
+			t.Fatalf("decision %v, want %v (a matching Allow: %v, a matching Deny: %v)", d, want, allowMatch, denyMatch)
+		}
+		// A Deny of everything, added anywhere, wins over every Allow.
+		denyAll := statement{actions: []string{"*"}, resources: []string{"*"}}
+		withDeny := &policyDoc{statements: append([]statement{denyAll}, p.statements...)}
+		if got := withDeny.evaluate(action, resource); got != explicitDeny {
+			t.Fatalf("with a Deny of everything first: %v, want an explicit deny", got)
+		}
+		withDeny.statements = append(slices.Clone(p.statements), denyAll)
+		if got := withDeny.evaluate(action, resource); got != explicitDeny {
+			t.Fatalf("with a Deny of everything last: %v, want an explicit deny", got)
+		}
 	})
 }
 

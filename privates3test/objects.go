@@ -89,6 +89,24 @@ func (s *Server) PutSyntheticObject(bucket, key string, size int64, opts ...Obje
 	s.store(bucket, key, o, opts)
 }
 
+// CreateBucket creates the bucket name if it does not exist yet ([Server.PutObject] also creates
+// buckets on first use), so that it can be listed while empty. It does not count as a request.
+func (s *Server) CreateBucket(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bucketLocked(name)
+}
+
+// bucketLocked returns the bucket name, creating it if needed.
+func (s *Server) bucketLocked(name string) *bucket {
+	b := s.buckets[name]
+	if b == nil {
+		b = &bucket{objects: map[string]*object{}}
+		s.buckets[name] = b
+	}
+	return b
+}
+
 func (s *Server) store(bucketName, key string, o *object, opts []ObjectOption) {
 	for _, opt := range opts {
 		opt(o)
@@ -100,16 +118,11 @@ func (s *Server) store(bucketName, key string, o *object, opts []ObjectOption) {
 	o.lastModified = s.Now().UTC().Truncate(time.Second)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b := s.buckets[bucketName]
-	if b == nil {
-		b = &bucket{objects: map[string]*object{}}
-		s.buckets[bucketName] = b
-	}
-	b.objects[key] = o
+	s.bucketLocked(bucketName).objects[key] = o
 }
 
-// DeleteObject removes bucket/key if it exists. It does not count as a request.
-func (s *Server) DeleteObject(bucket, key string) {
+// deleteObject removes bucket/key if it exists.
+func (s *Server) deleteObject(bucket, key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if b := s.buckets[bucket]; b != nil {

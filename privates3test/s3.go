@@ -238,7 +238,7 @@ func (s *Server) deleteObjectHTTP(w http.ResponseWriter, r *http.Request, reqID 
 		writeS3Error(w, r, reqID, newError(http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist").with("BucketName", bucketName))
 		return
 	}
-	s.DeleteObject(bucketName, key)
+	s.deleteObject(bucketName, key)
 	w.Header().Set("x-amz-request-id", reqID)
 	w.Header().Set("x-amz-id-2", hostID(reqID))
 	w.Header().Set("Server", "AmazonS3")

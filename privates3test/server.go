@@ -12,7 +12,7 @@
 //   - It evaluates the assumed role's identity policy intersected with the session policy.
 //   - It answers with AWS's XML error shapes and codes.
 //
-// A test controls it through a clock ([Server.Advance], [Server.SetTime]), fault injection
+// A test controls it through a clock ([Server.Advance]), fault injection
 // ([Server.InjectFault]: error statuses, throttling, latency, hangs, dropped connections) and
 // request counters ([Server.Count]).
 //
@@ -28,8 +28,8 @@
 //
 // # Time
 //
-// The server's clock ([Server.Now]) is real time plus an offset that [Server.Advance] and
-// [Server.SetTime] change. Every expiry decision uses it: the expiration of temporary
+// The server's clock ([Server.Now]) is real time plus an offset that [Server.Advance]
+// changes. Every expiry decision uses it: the expiration of temporary
 // credentials, of presigned URLs, and the Last-Modified time of new objects.
 //
 // The clock-skew check (RequestTimeTooSkewed, more than 15 minutes between the request's
@@ -99,9 +99,9 @@ const (
 // AccountID is the AWS account of every identity of a Server.
 const AccountID = "123456789012"
 
-// InProcessURL is the URL of a Server created with [InProcess]. The host does not resolve: only
+// inProcessURL is the URL of a Server created with [InProcess]. The host does not resolve: only
 // [Server.Client] reaches the server.
-const InProcessURL = "http://privates3test.invalid"
+const inProcessURL = "http://privates3test.invalid"
 
 // DefaultRegion is the region of a Server unless [Region] says otherwise.
 const DefaultRegion = "us-east-1"
@@ -111,19 +111,13 @@ type Option func(*options)
 
 type options struct {
 	inProcess bool
-	addr      string
 	region    string
 }
 
-// InProcess makes the server listen on no socket: its URL is [InProcessURL], which does not
-// resolve, and only [Server.Client] (and [Server.AWSConfig], [Server.Config], which use it)
+// InProcess makes the server listen on no socket: its URL is "http://privates3test.invalid",
+// which does not resolve, and only [Server.Client] (and [Server.AWSConfig], [Server.Config], which use it)
 // reach it, over in-memory connections. Use it inside [testing/synctest] bubbles.
 func InProcess() Option { return func(o *options) { o.inProcess = true } }
-
-// Listen makes the server listen on addr (host:port) instead of 127.0.0.1 on a random port. The
-// host must be a loopback address or "localhost"; NewServer panics otherwise, so that a fake
-// with well-known keys never listens on a public interface.
-func Listen(addr string) Option { return func(o *options) { o.addr = addr } }
 
 // Region sets the server's region (used in signatures). If not given, [DefaultRegion].
 func Region(r string) Option { return func(o *options) { o.region = r } }
@@ -132,7 +126,7 @@ func Region(r string) Option { return func(o *options) { o.region = r } }
 // [Server.Close]. All methods are safe for concurrent use, also while requests are served.
 type Server struct {
 	// URL is the base URL of the server, "http://127.0.0.1:port" without a trailing slash, or
-	// [InProcessURL] in in-process mode. S3 buckets are addressed path-style: URL/bucket/key.
+	// "http://privates3test.invalid" in in-process mode. S3 buckets are addressed path-style: URL/bucket/key.
 	URL string
 
 	region    string
@@ -169,7 +163,7 @@ type Server struct {
 
 // NewServer starts a fake S3 and STS server on a loopback address (127.0.0.1, random port) and
 // returns it; the caller must Close it. Like [net/http/httptest.NewServer], it panics if it cannot
-// listen, or if [Listen] names a non-loopback address; commands use [Start] instead.
+// listen; commands use [Start] instead.
 func NewServer(opts ...Option) *Server {
 	s, err := Start(opts...)
 	if err != nil {
@@ -179,7 +173,7 @@ func NewServer(opts ...Option) *Server {
 }
 
 // Start is [NewServer] for commands: it returns an error instead of panicking when it cannot
-// listen on the address given by [Listen], or when that address is not a loopback address.
+// listen.
 func Start(opts ...Option) (*Server, error) {
 	o := options{region: DefaultRegion}
 	for _, opt := range opts {
@@ -218,22 +212,16 @@ func Start(opts ...Option) (*Server, error) {
 	if o.inProcess {
 		pl := newPipeListener()
 		s.listener = pl
-		s.URL = InProcessURL
+		s.URL = inProcessURL
 		s.transport.DialContext = pl.dial
 	} else {
-		addr := o.addr
-		if addr == "" {
-			addr = "127.0.0.1:0"
-		}
-		if err := checkLoopback(addr); err != nil {
-			return nil, fmt.Errorf("privates3test: %w", err)
-		}
-		l, err := net.Listen("tcp", addr)
+		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return nil, fmt.Errorf("privates3test: failed to listen on %s: %w", addr, err)
+			return nil, fmt.Errorf("privates3test: failed to listen on 127.0.0.1: %w", err)
 		}
 		s.listener = l
 		s.URL = "http://" + l.Addr().String()
+		s.transport.DialContext = dialLocalhost
 	}
 	s.client = &http.Client{Transport: s.transport}
 	go func() {
@@ -241,22 +229,6 @@ func Start(opts ...Option) (*Server, error) {
 		_ = s.httpSrv.Serve(s.listener)
 	}()
 	return s, nil
-}
-
-// checkLoopback accepts host:port whose host is a loopback IP or "localhost".
-func checkLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("invalid listen address %q: %v", addr, err)
-	}
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("listen address %q is not a loopback address", addr)
-	}
-	return nil
 }
 
 // Close stops the server: it closes the listener and every connection, makes hanging requests
@@ -285,6 +257,32 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Client returns an HTTP client that reaches the server: over loopback TCP, or over in-memory
 // connections in in-process mode. It is shared; Close closes its idle connections.
 func (s *Server) Client() *http.Client { return s.client }
+
+// VirtualHost returns "localhost:PORT" (or "localhost" in in-process mode): the bucket b is
+// addressed virtual-hosted as http://b.localhost:PORT/key. [Server.Client] resolves every name
+// under localhost to 127.0.0.1, as RFC 6761 asks of resolvers; an SDK whose BaseEndpoint is
+// "http://"+VirtualHost() and which does not use path-style addressing reaches it that way.
+func (s *Server) VirtualHost() string {
+	if s.inProcess {
+		return "localhost"
+	}
+	return "localhost" + s.URL[strings.LastIndexByte(s.URL, ':'):]
+}
+
+// dialLocalhost dials addr, resolving localhost and every name under it to 127.0.0.1.
+func dialLocalhost(ctx context.Context, network, addr string) (net.Conn, error) {
+	if host, port, err := net.SplitHostPort(addr); err == nil && isLocalhost(host) {
+		addr = net.JoinHostPort("127.0.0.1", port)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
+
+// isLocalhost reports whether host is localhost or a name under it.
+func isLocalhost(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
+}
 
 // Region returns the server's region.
 func (s *Server) Region() string { return s.region }
@@ -326,14 +324,11 @@ func (s *Server) Config(bucket string) privates3.Config {
 	}
 }
 
-// Now returns the server's clock: real time plus the offset set by Advance and SetTime.
+// Now returns the server's clock: real time plus the offset set by Advance.
 func (s *Server) Now() time.Time { return time.Now().Add(time.Duration(s.offset.Load())) }
 
 // Advance moves the server's clock forward by d (backward if d is negative).
 func (s *Server) Advance(d time.Duration) { s.offset.Add(int64(d)) }
-
-// SetTime sets the server's clock to t; it then runs on from t at real-time speed.
-func (s *Server) SetTime(t time.Time) { s.offset.Store(int64(time.Until(t))) }
 
 // Count returns the number of requests received for op (one of the Op constants), whatever their
 // outcome (faults and errors included), since the server started or ResetCounts.

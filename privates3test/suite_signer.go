@@ -1,4 +1,4 @@
-package privates3test_test
+package privates3test
 
 import (
 	"crypto/hmac"
