@@ -201,7 +201,12 @@ func TestSDKPutAndDeleteOverHTTP(t *testing.T) {
 	s3c, _ := sdkClients(srv)
 	ctx := context.Background()
 	body := bytes.Repeat([]byte("x"), 1000)
-	_, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("up"), Key: aws.String("a b+c"), Body: bytes.NewReader(body), ContentType: aws.String("text/plain")})
+	_, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("up"), Key: aws.String("k"), Body: bytes.NewReader(body)})
+	if apiCode(err) != "NoSuchBucket" {
+		t.Errorf("PutObject to a bucket that does not exist: %v, want NoSuchBucket", err)
+	}
+	srv.CreateBucket("up")
+	_, err = s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("up"), Key: aws.String("a b+c"), Body: bytes.NewReader(body), ContentType: aws.String("text/plain")})
 	if err != nil {
 		t.Fatalf("PutObject: %v", err)
 	}

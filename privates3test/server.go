@@ -94,6 +94,18 @@ const (
 	OpDeleteObject      = "DeleteObject"
 	OpAssumeRole        = "AssumeRole"
 	OpGetCallerIdentity = "GetCallerIdentity"
+
+	OpCopyObject              = "CopyObject"
+	OpListObjectsV2           = "ListObjectsV2"
+	OpListObjects             = "ListObjects"
+	OpHeadBucket              = "HeadBucket"
+	OpGetBucketLocation       = "GetBucketLocation"
+	OpCreateMultipartUpload   = "CreateMultipartUpload"
+	OpUploadPart              = "UploadPart"
+	OpCompleteMultipartUpload = "CompleteMultipartUpload"
+	OpAbortMultipartUpload    = "AbortMultipartUpload"
+	OpListParts               = "ListParts"
+	OpListMultipartUploads    = "ListMultipartUploads"
 )
 
 // AccountID is the AWS account of every identity of a Server.
@@ -154,6 +166,8 @@ type Server struct {
 	faults   []*faultEntry
 	counts   map[string]int
 	keyCount map[[2]string]int
+	// pendingBytes is the size of the parts of every unfinished multipart upload.
+	pendingBytes int64
 
 	closeMu  sync.Mutex // guards closed, and handlers.Add against Close
 	closed   bool
