@@ -50,7 +50,7 @@ func (c *s3Call) copyObject() *apiError {
 	}
 	// A copy is one object made in one request: its ETag is the MD5 of its bytes (a new one for
 	// synthetic objects), and its checksum a full-object one.
-	o.parts, o.partCount, o.body = nil, 0, so.body
+	o.parts, o.body = nil, so.body
 	if so.parts != nil {
 		o.body = make([]byte, 0, so.size)
 		for _, p := range so.parts {

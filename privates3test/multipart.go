@@ -263,14 +263,15 @@ func (c *s3Call) completeMultipartUpload() *apiError {
 func (u *upload) assembleLocked(list []completedPart) (*object, *apiError) {
 	o := &object{}
 	*o = *u.template
-	o.partCount = len(list)
 	md5s := md5.New()
 	var sums []byte // the parts' raw checksums, for a composite checksum
-	for i, cp := range list {
-		if i > 0 && cp.PartNumber <= list[i-1].PartNumber {
+	for i := 1; i < len(list); i++ {
+		if list[i].PartNumber <= list[i-1].PartNumber {
 			return nil, newError(http.StatusBadRequest, "InvalidPartOrder", "The list of parts was not in ascending order. Parts must be ordered by part number.").
 				with("UploadId", u.id)
 		}
+	}
+	for i, cp := range list {
 		p := u.parts[cp.PartNumber]
 		invalidPart := newError(http.StatusBadRequest, "InvalidPart", "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.").
 			with("UploadId", u.id).with("PartNumber", strconv.Itoa(cp.PartNumber)).with("ETag", truncate(cp.ETag, 70))

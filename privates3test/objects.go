@@ -21,7 +21,6 @@ type bucket struct {
 type object struct {
 	body            []byte   // nil for synthetic and multipart objects
 	parts           [][]byte // the parts' bodies of an object made by a multipart upload
-	partCount       int      // len(parts), for x-amz-mp-parts-count
 	synthetic       bool
 	size            int64
 	etag            string // quoted

@@ -517,9 +517,6 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, reqID strin
 	for k, v := range o.metadata {
 		h["X-Amz-Meta-"+k] = []string{v}
 	}
-	if o.partCount > 0 {
-		h.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(o.partCount))
-	}
 	q := r.URL.Query()
 	for _, ov := range [...]struct{ param, header string }{
 		{"response-content-type", "Content-Type"},

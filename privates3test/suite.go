@@ -755,4 +755,8 @@ func runSuite(t *testing.T, tg *target) {
 			t.Errorf("SDK GetObject of a missing key: %v, want NoSuchKey", err)
 		}
 	})
+
+	tg.runListing(t, reader)
+	tg.runUploads(t, reader, body, key)
+	tg.runMultipart(t, reader)
 }
