@@ -36,6 +36,9 @@ type listing struct {
 // list returns one page of keys (sorted, all under p.prefix) as p asks.
 func list(keys []string, p listParams) listing {
 	var l listing
+	if p.maxKeys == 0 {
+		return l // an empty page, not truncated: a client paging on would never end
+	}
 	i, _ := slices.BinarySearch(keys, p.after)
 	for ; i < len(keys); i++ {
 		k := keys[i]

@@ -55,16 +55,26 @@ func v4uriEncode(s string, keepSlash bool) string {
 	return out.String()
 }
 
-// v4canonicalQuery sorts the encoded pairs of q.
+// v4canonicalQuery sorts the encoded pairs of q by encoded name, then value (sorting the joined
+// "name=value" strings would put "0=" after "00").
 func v4canonicalQuery(q url.Values) string {
-	var pairs []string
+	var pairs [][2]string
 	for k, vs := range q {
 		for _, v := range vs {
-			pairs = append(pairs, v4uriEncode(k, false)+"="+v4uriEncode(v, false))
+			pairs = append(pairs, [2]string{v4uriEncode(k, false), v4uriEncode(v, false)})
 		}
 	}
-	sort.Strings(pairs)
-	return strings.Join(pairs, "&")
+	sort.Slice(pairs, func(i, j int) bool {
+		if pairs[i][0] != pairs[j][0] {
+			return pairs[i][0] < pairs[j][0]
+		}
+		return pairs[i][1] < pairs[j][1]
+	})
+	out := make([]string, len(pairs))
+	for i, p := range pairs {
+		out[i] = p[0] + "=" + p[1]
+	}
+	return strings.Join(out, "&")
 }
 
 // canonical returns the canonical request and the signed-headers list for req with the headers
