@@ -504,3 +504,32 @@ func TestReaderRoleNames(t *testing.T) {
 		t.Errorf("reader of %s may read %s", long2, long1)
 	}
 }
+
+// TestCopyObjectAuthorization checks that CopyObject needs s3:GetObject on the source and
+// s3:PutObject on the destination.
+func TestCopyObjectAuthorization(t *testing.T) {
+	srv := privates3test.NewServer()
+	defer srv.Close()
+	srv.PutObject("b1", "pub/x", []byte("public"))
+	srv.PutObject("b1", "priv/x", []byte("private"))
+	arn := srv.AddRole(privates3test.Role{Name: "copier", Policy: `{"Version":"2012-10-17","Statement":[` +
+		`{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::b1/out/*"},` +
+		`{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b1/pub/*"}]}`})
+	s3c, _ := assume(t, srv, &sts.AssumeRoleInput{RoleArn: &arn})
+	ctx := context.Background()
+	for _, c := range []struct{ src, dst, code string }{
+		{"b1/pub/x", "out/1", ""},
+		{"b1/priv/x", "out/2", "AccessDenied"}, // no s3:GetObject on the source
+		{"b1/pub/x", "pub/3", "AccessDenied"},  // no s3:PutObject on the destination
+		{"nobucket/x", "out/4", "AccessDenied"},
+	} {
+		_, err := s3c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("b1"), Key: aws.String(c.dst), CopySource: aws.String(c.src)})
+		if apiCode(err) != c.code {
+			t.Errorf("copy %s to %s: %v, want %q", c.src, c.dst, err, c.code)
+		}
+	}
+	base, _ := sdkClients(srv)
+	if got := readObject(t, base, "b1", "out/1"); got != "public" {
+		t.Errorf("the copy reads %q", got)
+	}
+}

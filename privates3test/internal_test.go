@@ -1,7 +1,10 @@
 package privates3test
 
 import (
+	"bytes"
 	"encoding/xml"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -230,5 +233,64 @@ func TestAwsEscape(t *testing.T) {
 		if got := awsEscape(c.in, false); got != c.noSlash {
 			t.Errorf("awsEscape(%q, false) = %q, want %q", c.in, got, c.noSlash)
 		}
+	}
+}
+
+// TestPendingUploadLimit checks the bound on the memory of unfinished multipart uploads: parts
+// beyond it are refused, and aborting or completing an upload gives its bytes back.
+func TestPendingUploadLimit(t *testing.T) {
+	srv := NewServer()
+	defer srv.Close()
+	srv.maxPending = 3 << 20
+	srv.CreateBucket("b")
+	sign := func(method, path string, body []byte) (int, string) {
+		req, _ := http.NewRequest(method, srv.URL+path, bytes.NewReader(body))
+		v4Signer{creds: srv.BaseCredentials(), region: srv.Region(), service: "s3", now: time.Now()}.signHeader(req, body)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	create := func(key string) string {
+		_, b := sign(http.MethodPost, "/b/"+key+"?uploads", nil)
+		var res struct {
+			UploadID string `xml:"UploadId"`
+		}
+		if err := xml.Unmarshal([]byte(b), &res); err != nil || res.UploadID == "" {
+			t.Fatalf("CreateMultipartUpload: %v %s", err, b)
+		}
+		return res.UploadID
+	}
+	part := bytes.Repeat([]byte("p"), 1<<20)
+	a, b := create("a"), create("b")
+	for n := 1; n <= 2; n++ {
+		if code, body := sign(http.MethodPut, fmt.Sprintf("/b/a?partNumber=%d&uploadId=%s", n, a), part); code != 200 {
+			t.Fatalf("part %d of a: %d %s", n, code, body)
+		}
+	}
+	if code, _ := sign(http.MethodPut, "/b/b?partNumber=1&uploadId="+b, part); code != 200 {
+		t.Fatalf("part 1 of b: %d", code)
+	}
+	if code, body := sign(http.MethodPut, "/b/b?partNumber=2&uploadId="+b, part); code != 400 || !strings.Contains(body, "<Code>EntityTooLarge</Code>") {
+		t.Errorf("a part beyond the limit: %d %s, want 400 EntityTooLarge", code, body)
+	}
+	// Replacing a part does not count it twice.
+	if code, body := sign(http.MethodPut, "/b/b?partNumber=1&uploadId="+b, part); code != 200 {
+		t.Errorf("replacing part 1 of b: %d %s", code, body)
+	}
+	if code, _ := sign(http.MethodDelete, "/b/a?uploadId="+a, nil); code != 204 {
+		t.Fatalf("abort: %d", code)
+	}
+	if code, body := sign(http.MethodPut, "/b/b?partNumber=2&uploadId="+b, part); code != 200 {
+		t.Errorf("a part after an abort freed 2 MiB: %d %s", code, body)
+	}
+	srv.mu.Lock()
+	pending := srv.pendingBytes
+	srv.mu.Unlock()
+	if pending != 2<<20 {
+		t.Errorf("pending bytes %d, want %d", pending, 2<<20)
 	}
 }

@@ -150,10 +150,10 @@ func (c *s3Call) uploadPart() *apiError {
 	if o := u.parts[n]; o != nil {
 		old = int64(len(o.data))
 	}
-	if c.s.pendingBytes-old+int64(len(p.data)) > maxPendingUploadBytes {
+	if c.s.pendingBytes-old+int64(len(p.data)) > c.s.maxPending {
 		c.s.mu.Unlock()
-		return newError(http.StatusBadRequest, "EntityTooLarge", "The unfinished multipart uploads of this privates3test server would exceed 1 GiB.").
-			with("MaxSizeAllowed", strconv.Itoa(maxPendingUploadBytes))
+		return newError(http.StatusBadRequest, "EntityTooLarge", "The unfinished multipart uploads of this privates3test server would exceed its limit.").
+			with("MaxSizeAllowed", strconv.FormatInt(c.s.maxPending, 10))
 	}
 	if b := c.s.buckets[c.bucket]; b == nil || b.uploads[u.id] != u {
 		c.s.mu.Unlock()

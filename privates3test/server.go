@@ -1,12 +1,23 @@
 // Package privates3test provides fake Amazon S3 and STS servers for tests, used like
 // [net/http/httptest].
 //
-// A [Server] speaks the S3 REST API (path-style: GetObject, HeadObject, PutObject, DeleteObject)
-// and the STS query API (AssumeRole, GetCallerIdentity) on one loopback URL, as AWS does for any
-// correct client, not only for privates3:
+// A [Server] speaks the S3 REST API and the STS query API (AssumeRole, GetCallerIdentity) on one
+// loopback URL, as AWS does for any correct client (the Go, Python and JavaScript SDKs, the AWS
+// CLI), not only for privates3. In S3 it serves GetObject, HeadObject, PutObject, DeleteObject,
+// CopyObject, ListObjectsV2 and ListObjects (prefix, delimiter, max-keys, continuation-token,
+// start-after, marker, fetch-owner, encoding-type=url), HeadBucket, GetBucketLocation, and
+// multipart uploads (CreateMultipartUpload, UploadPart, CompleteMultipartUpload with S3's part
+// checks and "md5-of-md5s-N" ETag, AbortMultipartUpload, ListParts, ListMultipartUploads).
 //
 //   - It verifies SigV4 signatures, in Authorization headers and in presigned queries, over
-//     exactly the signed headers, with the payload hash checked.
+//     exactly the signed headers, with the payload hash checked; aws-chunked bodies
+//     (STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER and
+//     STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER) have every chunk and trailer signature
+//     verified and x-amz-decoded-content-length enforced.
+//   - It verifies the checksums uploads carry (x-amz-checksum-crc32, -crc32c, -crc64nvme, -sha1,
+//     -sha256, in headers or trailers, and Content-MD5), stores them (or, as S3 does, a
+//     CRC-64/NVME of its own), and returns them on GET and HEAD with x-amz-checksum-mode:
+//     ENABLED, so SDKs that validate responses are satisfied.
 //   - It issues temporary credentials (ASIA… keys with session tokens) that expire on the
 //     server's clock, and rejects expired or unknown tokens and expired presigned URLs.
 //   - It evaluates the assumed role's identity policy intersected with the session policy.
@@ -15,6 +26,22 @@
 // A test controls it through a clock ([Server.Advance]), fault injection
 // ([Server.InjectFault]: error statuses, throttling, latency, hangs, dropped connections) and
 // request counters ([Server.Count]).
+//
+// # Addressing
+//
+// Buckets are addressed path-style (URL/bucket/key) or virtual-hosted, with the bucket in the
+// host: http://bucket.localhost:PORT/key ([Server.VirtualHost] is "localhost:PORT"). A Go SDK
+// client reaches the virtual-hosted form with BaseEndpoint "http://"+[Server.VirtualHost]() and
+// HTTPClient [Server.Client], which resolves every name under localhost to 127.0.0.1 (RFC 6761);
+// other programs need a resolver that does the same (systemd-resolved, curl and browsers do;
+// glibc without nss-myhostname does not), or else path-style: the AWS CLI with
+// "addressing_style = path" in the s3 section of its config, boto3 with
+// Config(s3={"addressing_style": "path"}), the JavaScript SDK with forcePathStyle: true, the Go
+// SDK with UsePathStyle. In every case the endpoint is [Server.URL] (for the AWS CLI and SDKs
+// that read it, AWS_ENDPOINT_URL).
+//
+// Buckets exist once [Server.CreateBucket] or [Server.PutObject] made them; PUT requests do not
+// create buckets.
 //
 // # Identities
 //
@@ -55,7 +82,10 @@
 // AWS's: S3 AccessDenied, NoSuchKey, NoSuchBucket, InvalidAccessKeyId, InvalidToken,
 // ExpiredToken, SignatureDoesNotMatch, RequestTimeTooSkewed, AuthorizationHeaderMalformed,
 // AuthorizationQueryParametersError, InvalidArgument, InvalidRequest, InvalidRange,
-// PreconditionFailed, XAmzContentSHA256Mismatch, BadDigest, RequestHeaderSectionTooLarge; STS
+// PreconditionFailed, XAmzContentSHA256Mismatch, BadDigest, InvalidDigest, EntityTooSmall,
+// EntityTooLarge, InvalidPart, InvalidPartOrder, MalformedXML, IncompleteBody,
+// MissingContentLength, InvalidChunkSizeError, MalformedTrailerError, MethodNotAllowed,
+// NotImplemented, RequestHeaderSectionTooLarge; STS
 // ValidationError, AccessDenied, MalformedPolicyDocument, InvalidClientTokenId,
 // SignatureDoesNotMatch, ExpiredToken, MissingAuthenticationToken, IncompleteSignature,
 // MissingAction, InvalidAction; and whatever a [Fault] names. Answers never contain secret keys
@@ -63,10 +93,20 @@
 //
 // # Limits
 //
-// Not implemented: virtual-hosted-style addressing, bucket operations (listing, creation),
-// multipart uploads, aws-chunked (streaming) uploads, PutObject bodies over 64 MiB, policy
-// conditions, role chaining, SigV4a. Objects stored with [Server.PutSyntheticObject] have a
-// multipart-style ETag instead of an MD5.
+// Memory: objects live in memory. A PutObject or UploadPart body is at most 64 MiB (beyond,
+// EntityTooLarge), and request bodies are read whole before they are stored. Parts of unfinished
+// multipart uploads are kept in memory, at most 1 GiB per Server in all (beyond, UploadPart
+// answers EntityTooLarge); a completed upload's object holds its parts without copying them, and
+// aborting or completing frees what it does not use. Listings copy and sort the keys under the
+// prefix (fine for test buckets, not for millions of keys).
+//
+// Not implemented: ListBuckets, bucket creation and deletion over HTTP, DeleteObjects, versioning,
+// ACLs and bucket configuration (those answer NotImplemented), UploadPartCopy, GetObject by
+// partNumber, the delimiter of ListMultipartUploads, policy conditions, role chaining, SigV4a
+// (ECDSA) signatures. Chunked uploads in STREAMING-AWS4-HMAC-SHA256-PAYLOAD modes must use
+// chunks of at least 8 KiB, except the last, as on S3. A listing with max-keys=0 is an empty,
+// untruncated page. Objects stored with [Server.PutSyntheticObject] have a multipart-style ETag
+// instead of an MD5, and no checksum.
 package privates3test
 
 import (
@@ -166,8 +206,9 @@ type Server struct {
 	faults   []*faultEntry
 	counts   map[string]int
 	keyCount map[[2]string]int
-	// pendingBytes is the size of the parts of every unfinished multipart upload.
-	pendingBytes int64
+	// pendingBytes is the size of the parts of every unfinished multipart upload, at most
+	// maxPending (maxPendingUploadBytes; tests lower it).
+	pendingBytes, maxPending int64
 
 	closeMu  sync.Mutex // guards closed, and handlers.Add against Close
 	closed   bool
@@ -194,16 +235,17 @@ func Start(opts ...Option) (*Server, error) {
 		opt(&o)
 	}
 	s := &Server{
-		region:    o.region,
-		inProcess: o.inProcess,
-		buckets:   map[string]*bucket{},
-		roles:     map[string]*role{},
-		sessions:  map[string]*session{},
-		tokens:    map[string]*session{},
-		counts:    map[string]int{},
-		keyCount:  map[[2]string]int{},
-		closing:   make(chan struct{}),
-		serveDone: make(chan struct{}),
+		region:     o.region,
+		inProcess:  o.inProcess,
+		buckets:    map[string]*bucket{},
+		roles:      map[string]*role{},
+		sessions:   map[string]*session{},
+		tokens:     map[string]*session{},
+		counts:     map[string]int{},
+		keyCount:   map[[2]string]int{},
+		maxPending: maxPendingUploadBytes,
+		closing:    make(chan struct{}),
+		serveDone:  make(chan struct{}),
 	}
 	s.base = aws.Credentials{
 		AccessKeyID:     "AKIA" + randomString(16, upperAlnum),
@@ -307,7 +349,8 @@ func (s *Server) BaseCredentials() aws.Credentials { return s.base }
 
 // AWSConfig returns an SDK configuration for the server: its region, the base user's credentials,
 // BaseEndpoint set to URL, and in in-process mode HTTPClient set to [Server.Client]. S3 clients
-// made from it need UsePathStyle.
+// made from it need UsePathStyle (see Addressing in the package documentation for the
+// virtual-hosted form).
 func (s *Server) AWSConfig() aws.Config {
 	cfg := aws.Config{
 		Region:       s.region,
