@@ -16,28 +16,6 @@ import (
 	"github.com/privates3/privates3/privates3test"
 )
 
-// newCredsFake starts an in-process fake with objects k0..k<n-1> in bucket "tiles" and a Client
-// for it with the cache disabled (every GetObject signs a request to S3). Call inside a synctest
-// bubble and defer the returned cleanup.
-func newCredsFake(t *testing.T, objects int, mutate func(*privates3test.Server, *privates3.Config)) (*privates3test.Server, *privates3.Client, func()) {
-	t.Helper()
-	srv := privates3test.NewServer(privates3test.InProcess())
-	for i := range objects {
-		srv.PutObject("tiles", fmt.Sprintf("k%d", i), []byte(fmt.Sprintf("body %d", i)))
-	}
-	cfg := srv.Config("tiles")
-	cfg.CacheBytes = -1
-	if mutate != nil {
-		mutate(srv, &cfg)
-	}
-	c, err := privates3.New(context.Background(), cfg)
-	if err != nil {
-		srv.Close()
-		t.Fatalf("New: %v", err)
-	}
-	return srv, c, func() { c.Close(); srv.Close() }
-}
-
 // get reads key whole and checks its body.
 func get(c *privates3.Client, key string) error {
 	obj, err := c.GetObject(context.Background(), key)
@@ -317,18 +295,23 @@ func TestCredentialsForcedRefresh(t *testing.T) {
 					t.Errorf("credentials not replaced")
 				}
 
-				// S3 keeps rejecting: one more forced refresh, one retry, then the error.
+				// S3 keeps rejecting, fresh credentials too: within MinForcedInterval of the last
+				// forced renewal, the error at once, without an STS call; after it, one more
+				// forced renewal, one retry, then the error.
 				srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Key: "k0", Status: 400, Code: code})
-				srv.ResetCounts()
-				err := get(c, "k0")
-				if !errors.Is(err, privates3.ErrCredentials) {
-					t.Errorf("GetObject rejected twice: %v, want ErrCredentials", err)
-				}
-				if got := srv.CountKey(privates3test.OpGetObject, "k0"); got != 2 {
-					t.Errorf("%d S3 GETs, want 2", got)
-				}
-				if got := srv.Count(privates3test.OpAssumeRole); got != 1 {
-					t.Errorf("%d AssumeRole requests, want 1", got)
+				for _, tc := range []struct{ gets, roles int }{{1, 0}, {2, 1}} {
+					srv.ResetCounts()
+					err := get(c, "k0")
+					if !errors.Is(err, privates3.ErrCredentials) {
+						t.Errorf("GetObject rejected again: %v, want ErrCredentials", err)
+					}
+					if got := srv.CountKey(privates3test.OpGetObject, "k0"); got != tc.gets {
+						t.Errorf("%d S3 GETs, want %d", got, tc.gets)
+					}
+					if got := srv.Count(privates3test.OpAssumeRole); got != tc.roles {
+						t.Errorf("%d AssumeRole requests, want %d", got, tc.roles)
+					}
+					time.Sleep(privates3.MinForcedInterval)
 				}
 			})
 		})
