@@ -52,8 +52,12 @@ func noSuchUpload(id string) *apiError {
 		with("UploadId", truncate(id, 100))
 }
 
-// findUpload returns the upload named by c's uploadId, which must be for c's key.
-func (c *s3Call) findUpload() (*upload, *apiError) {
+// findUpload checks that the caller may do action on c's object and returns the upload named by
+// c's uploadId, which must be for c's key.
+func (c *s3Call) findUpload(action string) (*upload, *apiError) {
+	if e := c.authorize(action, objectARN(c.bucket, c.key)); e != nil {
+		return nil, e
+	}
 	id := c.r.URL.Query().Get("uploadId")
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
@@ -116,16 +120,13 @@ func (c *s3Call) createMultipartUpload() *apiError {
 }
 
 func (c *s3Call) uploadPart() *apiError {
-	if e := c.authorize("s3:PutObject", objectARN(c.bucket, c.key)); e != nil {
-		return e
-	}
 	nText := c.r.URL.Query().Get("partNumber")
 	n, err := strconv.Atoi(nText)
 	if err != nil || n < 1 || n > maxPartNumber || !allDigits(nText) {
 		return newError(http.StatusBadRequest, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive").
 			with("ArgumentName", "partNumber").with("ArgumentValue", truncate(nText, 20))
 	}
-	u, e := c.findUpload()
+	u, e := c.findUpload("s3:PutObject")
 	if e != nil {
 		return e
 	}
@@ -190,10 +191,7 @@ func (p completedPart) checksum(id string) string {
 }
 
 func (c *s3Call) completeMultipartUpload() *apiError {
-	if e := c.authorize("s3:PutObject", objectARN(c.bucket, c.key)); e != nil {
-		return e
-	}
-	u, e := c.findUpload()
+	u, e := c.findUpload("s3:PutObject")
 	if e != nil {
 		return e
 	}
@@ -214,10 +212,7 @@ func (c *s3Call) completeMultipartUpload() *apiError {
 		c.s.mu.Unlock()
 		return e
 	}
-	delete(b.uploads, u.id)
-	for _, p := range u.parts {
-		c.s.pendingBytes -= int64(len(p.data))
-	}
+	c.s.dropUploadLocked(b, u)
 	if o.contentType == "" {
 		o.contentType = defaultContentType
 	}
@@ -226,33 +221,17 @@ func (c *s3Call) completeMultipartUpload() *apiError {
 	c.s.mu.Unlock()
 
 	res := struct {
-		XMLName           xml.Name `xml:"CompleteMultipartUploadResult"`
-		Xmlns             string   `xml:"xmlns,attr"`
-		Location          string   `xml:"Location"`
-		Bucket            string   `xml:"Bucket"`
-		Key               string   `xml:"Key"`
-		ETag              string   `xml:"ETag"`
-		ChecksumCRC32     string   `xml:"ChecksumCRC32,omitempty"`
-		ChecksumCRC32C    string   `xml:"ChecksumCRC32C,omitempty"`
-		ChecksumCRC64NVME string   `xml:"ChecksumCRC64NVME,omitempty"`
-		ChecksumSHA1      string   `xml:"ChecksumSHA1,omitempty"`
-		ChecksumSHA256    string   `xml:"ChecksumSHA256,omitempty"`
-		ChecksumType      string   `xml:"ChecksumType,omitempty"`
+		XMLName      xml.Name  `xml:"CompleteMultipartUploadResult"`
+		Xmlns        string    `xml:"xmlns,attr"`
+		Location     string    `xml:"Location"`
+		Bucket       string    `xml:"Bucket"`
+		Key          string    `xml:"Key"`
+		ETag         string    `xml:"ETag"`
+		Checksum     []xmlElem // ChecksumCRC32 etc.
+		ChecksumType string    `xml:"ChecksumType,omitempty"`
 	}{Xmlns: s3Namespace, Location: c.s.URL + "/" + c.bucket + "/" + awsEscape(c.key, false), Bucket: c.bucket, Key: c.key, ETag: o.etag}
 	if u.checksum != nil {
-		v := o.checksums[u.checksum.name]
-		switch u.checksum.id {
-		case "CRC32":
-			res.ChecksumCRC32 = v
-		case "CRC32C":
-			res.ChecksumCRC32C = v
-		case "CRC64NVME":
-			res.ChecksumCRC64NVME = v
-		case "SHA1":
-			res.ChecksumSHA1 = v
-		case "SHA256":
-			res.ChecksumSHA256 = v
-		}
+		res.Checksum = []xmlElem{{XMLName: xml.Name{Local: "Checksum" + u.checksum.id}, Value: o.checksums[u.checksum.name]}}
 		res.ChecksumType = o.checksumType
 	}
 	return c.writeXML(res)
@@ -308,20 +287,22 @@ func (u *upload) assembleLocked(list []completedPart) (*object, *apiError) {
 	return o, nil
 }
 
-func (c *s3Call) abortMultipartUpload() *apiError {
-	if e := c.authorize("s3:AbortMultipartUpload", objectARN(c.bucket, c.key)); e != nil {
-		return e
+// dropUploadLocked removes u from b and gives back the memory its parts held.
+func (s *Server) dropUploadLocked(b *bucket, u *upload) {
+	delete(b.uploads, u.id)
+	for _, p := range u.parts {
+		s.pendingBytes -= int64(len(p.data))
 	}
-	u, e := c.findUpload()
+}
+
+func (c *s3Call) abortMultipartUpload() *apiError {
+	u, e := c.findUpload("s3:AbortMultipartUpload")
 	if e != nil {
 		return e
 	}
 	c.s.mu.Lock()
 	if b := c.s.buckets[c.bucket]; b != nil && b.uploads[u.id] == u {
-		delete(b.uploads, u.id)
-		for _, p := range u.parts {
-			c.s.pendingBytes -= int64(len(p.data))
-		}
+		c.s.dropUploadLocked(b, u)
 	}
 	c.s.mu.Unlock()
 	c.header()
@@ -344,10 +325,7 @@ func (c *s3Call) intParam(name string, def, most int) (int, *apiError) {
 }
 
 func (c *s3Call) listParts() *apiError {
-	if e := c.authorize("s3:ListMultipartUploadParts", objectARN(c.bucket, c.key)); e != nil {
-		return e
-	}
-	u, e := c.findUpload()
+	u, e := c.findUpload("s3:ListMultipartUploadParts")
 	if e != nil {
 		return e
 	}
