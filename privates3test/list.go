@@ -148,7 +148,7 @@ func (c *s3Call) listObjects() *apiError {
 	if e := c.authorize("s3:ListBucket", bucketARN(c.bucket)); e != nil {
 		return e
 	}
-	q := c.r.URL.Query()
+	q := c.query
 	p, e := parseListParams(q)
 	if e != nil {
 		return e

@@ -58,7 +58,7 @@ func (c *s3Call) findUpload(action string) (*upload, *apiError) {
 	if e := c.authorize(action, objectARN(c.bucket, c.key)); e != nil {
 		return nil, e
 	}
-	id := c.r.URL.Query().Get("uploadId")
+	id := c.query.Get("uploadId")
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
 	b := c.s.buckets[c.bucket]
@@ -120,7 +120,7 @@ func (c *s3Call) createMultipartUpload() *apiError {
 }
 
 func (c *s3Call) uploadPart() *apiError {
-	nText := c.r.URL.Query().Get("partNumber")
+	nText := c.query.Get("partNumber")
 	n, err := strconv.Atoi(nText)
 	if err != nil || n < 1 || n > maxPartNumber || !allDigits(nText) {
 		return newError(http.StatusBadRequest, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive").
@@ -312,7 +312,7 @@ func (c *s3Call) abortMultipartUpload() *apiError {
 
 // intParam parses the optional non-negative integer parameter name of c (def if absent).
 func (c *s3Call) intParam(name string, def, most int) (int, *apiError) {
-	v, ok := c.r.URL.Query()[name]
+	v, ok := c.query[name]
 	if !ok {
 		return def, nil
 	}
@@ -403,7 +403,7 @@ func (c *s3Call) listMultipartUploads() *apiError {
 	if e != nil {
 		return e
 	}
-	q := c.r.URL.Query()
+	q := c.query
 	prefix, keyMarker, idMarker := q.Get("prefix"), q.Get("key-marker"), q.Get("upload-id-marker")
 	type xmlUpload struct {
 		Key          string     `xml:"Key"`

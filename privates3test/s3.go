@@ -68,6 +68,7 @@ func headerSize(r *http.Request) int {
 // s3Request is an S3 request as routed: its operation, bucket and key.
 type s3Request struct {
 	op, bucket, key string
+	query           url.Values
 }
 
 // route finds the operation, bucket and key of r. Virtual-hosted requests (Host
@@ -81,6 +82,7 @@ func route(r *http.Request) s3Request {
 		sr.bucket, sr.key, _ = strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	}
 	q := r.URL.Query()
+	sr.query = q
 	switch {
 	case sr.bucket == "":
 	case sr.key == "":
@@ -181,7 +183,7 @@ func (s *Server) serveS3(w http.ResponseWriter, r *http.Request, reqID string) {
 	}
 
 	payloadHash := r.Header.Get("X-Amz-Content-Sha256")
-	if _, presigned := r.URL.Query()["X-Amz-Algorithm"]; !presigned && r.Header.Get("Authorization") != "" {
+	if _, presigned := sr.query["X-Amz-Algorithm"]; !presigned && r.Header.Get("Authorization") != "" {
 		switch {
 		case payloadHash == "":
 			writeS3Error(w, r, reqID, newError(http.StatusBadRequest, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256"))
@@ -330,16 +332,13 @@ func readBody(r *http.Request, payloadHash string, id *identity, limit int64) (*
 		return newError(http.StatusBadRequest, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size (privates3test accepts "+strconv.FormatInt(limit>>20, 10)+" MiB).").
 			with("MaxSizeAllowed", strconv.FormatInt(limit, 10))
 	}
-	in := &body{checksums: map[string]string{}}
+	in := &body{}
 	if strings.HasPrefix(payloadHash, "STREAMING-") {
 		data, trailers, e := readChunked(r, payloadHash, id, limit)
 		if e != nil {
 			return nil, e
 		}
-		in.data = data
-		for k, v := range trailers {
-			in.checksums[k] = v
-		}
+		in.data, in.checksums = data, trailers
 	} else {
 		data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 		if err != nil {
@@ -360,6 +359,9 @@ func readBody(r *http.Request, payloadHash string, id *identity, limit int64) (*
 	}
 	for _, alg := range checksumAlgorithms {
 		if v := r.Header.Get("X-Amz-Checksum-" + alg.name); v != "" {
+			if in.checksums == nil {
+				in.checksums = map[string]string{}
+			}
 			in.checksums[alg.name] = v
 		}
 	}
