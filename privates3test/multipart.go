@@ -229,7 +229,7 @@ func (c *s3Call) completeMultipartUpload() *apiError {
 		ETag         string    `xml:"ETag"`
 		Checksum     []xmlElem // ChecksumCRC32 etc.
 		ChecksumType string    `xml:"ChecksumType,omitempty"`
-	}{Xmlns: s3Namespace, Location: c.s.URL + "/" + c.bucket + "/" + awsEscape(c.key, false), Bucket: c.bucket, Key: c.key, ETag: o.etag}
+	}{Xmlns: s3Namespace, Location: c.location(), Bucket: c.bucket, Key: c.key, ETag: o.etag}
 	if u.checksum != nil {
 		res.Checksum = []xmlElem{{XMLName: xml.Name{Local: "Checksum" + u.checksum.id}, Value: o.checksums[u.checksum.name]}}
 		res.ChecksumType = o.checksumType
@@ -285,6 +285,14 @@ func (u *upload) assembleLocked(list []completedPart) (*object, *apiError) {
 	}
 	o.checksums, o.checksumType = map[string]string{a.name: v}, typ
 	return o, nil
+}
+
+// location is the URL of c's object, as the client addressed the server.
+func (c *s3Call) location() string {
+	if _, vhost := virtualHostBucket(c.r.Host); vhost {
+		return "http://" + c.r.Host + "/" + awsEscape(c.key, false)
+	}
+	return "http://" + c.r.Host + "/" + c.bucket + "/" + awsEscape(c.key, false)
 }
 
 // dropUploadLocked removes u from b and gives back the memory its parts held.
