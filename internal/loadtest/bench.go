@@ -92,7 +92,19 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	signed, err := presigned(ctx, hits, b.small)
+	signed, err := presigned(ctx, hits, append(slices.Clone(b.small), b.big))
+	if err != nil {
+		return err
+	}
+	relayed := map[string]string{}
+	for i, k := range append(slices.Clone(b.small), b.big) {
+		relayed["/files/"+k] = signed[i]
+	}
+	signed = signed[:len(b.small)]
+	var relayDials atomic.Int64
+	rc := relayClient(o.conns, &relayDials)
+	defer rc.CloseIdleConnections()
+	relayURL, err := start(relay(rc, relayed))
 	if err != nil {
 		return err
 	}
@@ -118,6 +130,7 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 	for _, err := range []error{
 		add("ceiling", "bare net/http handler, bytes from memory (ceiling)", urls(ceilURL), nil, nil),
 		add("presigned", "presigned GETs straight at the backend", signed, nil, nil),
+		add("relay", "bare relay: net/http handler, presigned GET per request", urls(relayURL), &relayDials, nil),
 		add("hits", "privates3 handler, cache hits", urls(hitURL), &b.dials, func() int64 { return hits.Stats().UpstreamGets }),
 		add("misses", "privates3 handler, CacheBytes -1 (every request to S3)", urls(missURL), &b.dials, func() int64 { return misses.Stats().UpstreamGets }),
 	} {
@@ -133,7 +146,7 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 		fmt.Fprintf(w, "the fake delays every GetObject by %v\n", o.backendLatency)
 	}
 
-	var direct, proxied []download
+	var direct, proxied, relayedDL []download
 	s3c := b.s3Client()
 	dl := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	defer dl.CloseIdleConnections()
@@ -157,10 +170,10 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 			}{
 				{&direct, sdkGet(s3c, b.cfg.Bucket, b.big), "direct SDK GetObject"},
 				{&proxied, httpGet(dl, hitURL+"/files/"+b.big), "through privates3"},
+				{&relayedDL, httpGet(dl, relayURL+"/files/"+b.big), "through a bare relay"},
 			}
-			if r%2 == 1 {
-				pair[0], pair[1] = pair[1], pair[0]
-			}
+			k := r % len(pair)
+			pair = append(pair[k:], pair[:k]...)
 			for _, p := range pair {
 				d, err := measureDownload(ctx, o.bigSize, p.get)
 				if err != nil {
@@ -171,7 +184,7 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 			}
 		}
 	}
-	report(w, cs, direct, proxied, o)
+	report(w, cs, direct, proxied, relayedDL, o)
 	fmt.Fprintf(w, "privates3 with cache: %+v\n", statsLine(hits.Stats()))
 	fmt.Fprintf(w, "privates3 without cache: %+v\n", statsLine(misses.Stats()))
 	fmt.Fprintf(w, "at the end: %s\n", loadavg())
@@ -226,7 +239,7 @@ func summarize(c *contestant) summary {
 	return s
 }
 
-func report(w io.Writer, cs []*contestant, direct, proxied []download, o options) {
+func report(w io.Writer, cs []*contestant, direct, proxied, relayed []download, o options) {
 	fmt.Fprintf(w, "\nMedians of %d rounds:\n", o.rounds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "contestant\treq/s\tp50 ms\tp99 ms\tbackend conns/1k req\tS3 GETs/req\tfailures\t")
@@ -251,7 +264,7 @@ func report(w io.Writer, cs []*contestant, direct, proxied []download, o options
 		for _, d := range []struct {
 			nm string
 			ds []download
-		}{{"direct SDK GetObject", direct}, {"through privates3 (handler over loopback)", proxied}} {
+		}{{"direct SDK GetObject", direct}, {"through privates3 (handler over loopback)", proxied}, {"through a bare relay (the least a proxy costs)", relayed}} {
 			rate, base, peak, growth := downloadSummary(d.ds)
 			fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t\n", d.nm, rate, mib(base), mib(peak), mib(growth))
 		}
@@ -281,6 +294,9 @@ func report(w io.Writer, cs []*contestant, direct, proxied []download, o options
 	if mok && pok && pre.rate > 0 {
 		check("misses req/s, ratio to direct presigned GETs", miss.rate/pre.rate, 1.0, true, "x")
 	}
+	if rel, ok := sums["relay"]; ok && mok && rel.rate > 0 {
+		fmt.Fprintf(w, "  %-58s %8.3fx (privates3 misses vs the relay: %.3fx)\n", "bare relay req/s, ratio to direct presigned GETs", rel.rate/max(pre.rate, 1), miss.rate/rel.rate)
+	}
 	if mok {
 		check("new backend connections per 1,000 misses (after warm-up)", miss.dials, 64, false, "")
 	}
@@ -288,6 +304,9 @@ func report(w io.Writer, cs []*contestant, direct, proxied []download, o options
 		dr, _, _, _ := downloadSummary(direct)
 		pr, _, _, growth := downloadSummary(proxied)
 		check(mib(o.bigSize)+" through privates3, ratio to direct SDK", pr/dr, 0.9, true, "x")
+		if rr, _, _, _ := downloadSummary(relayed); rr > 0 {
+			fmt.Fprintf(w, "  %-58s %8.3fx (privates3 vs the relay: %.3fx)\n", "bare relay's download, ratio to direct SDK", rr/dr, pr/rr)
+		}
 		fmt.Fprintf(w, "  %-58s %8s (object %s: flat means independent of it)\n", "peak RSS growth during the download through privates3", mib(growth), mib(o.bigSize))
 	}
 }

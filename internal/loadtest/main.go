@@ -53,7 +53,7 @@ type options struct {
 }
 
 // The contestants' names, as -only takes them.
-var contestantNames = []string{"ceiling", "presigned", "hits", "misses", "download"}
+var contestantNames = []string{"ceiling", "presigned", "relay", "hits", "misses", "download"}
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options

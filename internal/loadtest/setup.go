@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -219,3 +220,59 @@ func presigned(ctx context.Context, c *privates3.Client, keys []string) ([]strin
 	}
 	return urls, nil
 }
+
+// relay returns the least any proxy does on a miss: a bare net/http handler that GETs the
+// object's presigned URL (signed in advance, so no signing per request) with a pooled net/http
+// client and copies the answer's body, with the Content-Length, to its client. It is what
+// privates3's miss path would cost without the SDK, its cache and its checks.
+func relay(hc *http.Client, signed map[string]string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, ok := signed[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, u, nil)
+		if err != nil {
+			http.Error(w, "bad gateway", http.StatusBadGateway)
+			return
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			http.Error(w, "bad gateway", http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			http.Error(w, "bad gateway", http.StatusBadGateway)
+			return
+		}
+		w.Header()["Content-Length"] = resp.Header["Content-Length"]
+		w.Header()["Content-Type"] = resp.Header["Content-Type"]
+		buf := relayBuffers.Get().(*[256 << 10]byte)
+		defer relayBuffers.Put(buf)
+		io.CopyBuffer(writerOnly{w}, readerOnly{resp.Body}, buf[:])
+	})
+}
+
+var relayBuffers = sync.Pool{New: func() any { return new([256 << 10]byte) }}
+
+// relayClient is the relay's HTTP client: net/http's, with a pool for conns connections and a
+// dialer counting the connections it opens.
+func relayClient(conns int, dials *atomic.Int64) *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, _ syscall.RawConn) error {
+		dials.Add(1)
+		return nil
+	}}
+	return &http.Client{Transport: &http.Transport{
+		DialContext: d.DialContext, MaxIdleConns: 2 * conns, MaxIdleConnsPerHost: 2 * conns,
+		IdleConnTimeout: 90 * time.Second, DisableCompression: true,
+	}}
+}
+
+// readerOnly and writerOnly hide WriterTo and ReaderFrom (net/http's response has one, copying
+// with a 32 KiB buffer), so that io.CopyBuffer uses its 256 KiB buffer, as privates3 does.
+type (
+	readerOnly struct{ io.Reader }
+	writerOnly struct{ io.Writer }
+)
