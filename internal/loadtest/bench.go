@@ -16,6 +16,18 @@ import (
 	"github.com/privates3/privates3"
 )
 
+// The rows of the report.
+const (
+	titleCeiling   = "bare net/http handler, bytes from memory (ceiling)"
+	titlePresigned = "presigned GETs straight at the backend"
+	titleRelay     = "bare relay: net/http handler, presigned GET per request"
+	titleHits      = "privates3 handler, cache hits"
+	titleMisses    = "privates3 handler, CacheBytes -1 (every request to S3)"
+	titleDirect    = "direct SDK GetObject"
+	titleThrough   = "through privates3 (handler over loopback)"
+	titleRelayed   = "through a bare relay (the least a proxy costs)"
+)
+
 // contestant is one server under load.
 type contestant struct {
 	name, title string
@@ -128,11 +140,11 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 		return nil
 	}
 	for _, err := range []error{
-		add("ceiling", "bare net/http handler, bytes from memory (ceiling)", urls(ceilURL), nil, nil),
-		add("presigned", "presigned GETs straight at the backend", signed, nil, nil),
-		add("relay", "bare relay: net/http handler, presigned GET per request", urls(relayURL), &relayDials, nil),
-		add("hits", "privates3 handler, cache hits", urls(hitURL), &b.dials, func() int64 { return hits.Stats().UpstreamGets }),
-		add("misses", "privates3 handler, CacheBytes -1 (every request to S3)", urls(missURL), &b.dials, func() int64 { return misses.Stats().UpstreamGets }),
+		add("ceiling", titleCeiling, urls(ceilURL), nil, nil),
+		add("presigned", titlePresigned, signed, nil, nil),
+		add("relay", titleRelay, urls(relayURL), &relayDials, nil),
+		add("hits", titleHits, urls(hitURL), &b.dials, func() int64 { return hits.Stats().UpstreamGets }),
+		add("misses", titleMisses, urls(missURL), &b.dials, func() int64 { return misses.Stats().UpstreamGets }),
 	} {
 		if err != nil {
 			return err
@@ -264,7 +276,7 @@ func report(w io.Writer, cs []*contestant, direct, proxied, relayed []download, 
 		for _, d := range []struct {
 			nm string
 			ds []download
-		}{{"direct SDK GetObject", direct}, {"through privates3 (handler over loopback)", proxied}, {"through a bare relay (the least a proxy costs)", relayed}} {
+		}{{titleDirect, direct}, {titleThrough, proxied}, {titleRelayed, relayed}} {
 			rate, base, peak, growth := downloadSummary(d.ds)
 			fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t\n", d.nm, rate, mib(base), mib(peak), mib(growth))
 		}
