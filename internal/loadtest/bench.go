@@ -60,6 +60,7 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 		return err
 	}
 	defer b.close()
+	b.cfg.MaxConnsPerHost = o.maxConns
 	hitCfg := b.cfg // privates3's defaults: 64 MiB cache, objects up to 1 MiB cached
 	hits, err := privates3.New(ctx, hitCfg)
 	if err != nil {

@@ -47,6 +47,7 @@ type options struct {
 	objSize        int
 	bigSize        int64
 	backendLatency time.Duration
+	maxConns       int // Config.MaxConnsPerHost of both Clients
 	only           map[string]bool
 
 	cpuProfile, mutexProfile string
@@ -81,6 +82,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.objSize, "size", 20<<10, "`bytes` of each hot object")
 	fs.Int64Var(&o.bigSize, "big-size", 256<<20, "`bytes` of the large object downloaded once per round each way")
 	fs.DurationVar(&o.backendLatency, "backend-latency", 0, "`delay` the fake adds to every GetObject (a real S3's first-byte latency)")
+	fs.IntVar(&o.maxConns, "max-conns-per-host", 0, "privates3's Config.MaxConnsPerHost (`n`); 0: its default; 10 shows the SDK's default pool")
 	only := fs.String("only", strings.Join(contestantNames, ","), "comma-separated `contestants` to run")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	fs.StringVar(&o.mutexProfile, "mutexprofile", "", "write a mutex contention profile to `file`")
@@ -109,8 +111,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return fail("-role-arn, -access-key-id, -sts-endpoint and -upload need -endpoint")
 	case o.endpoint != "" && o.backendLatency != 0:
 		return fail("-backend-latency applies only to the fake")
-	case o.duration <= 0 || o.warmup < 0 || o.rounds < 1 || o.conns < 1 || o.keys < 1 || o.objSize < 1 || o.bigSize < 1:
-		return fail("-duration, -rounds, -conns, -keys, -size and -big-size must be positive, -warmup not negative")
+	case o.duration <= 0 || o.warmup < 0 || o.maxConns < 0 || o.rounds < 1 || o.conns < 1 || o.keys < 1 || o.objSize < 1 || o.bigSize < 1:
+		return fail("-duration, -rounds, -conns, -keys, -size and -big-size must be positive, -warmup and -max-conns-per-host not negative")
 	case int64(o.objSize) > 1<<20:
 		return fail("-size must be at most 1 MiB (privates3's default largest cacheable object)")
 	case o.bigSize <= 1<<20:

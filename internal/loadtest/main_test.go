@@ -134,6 +134,7 @@ func TestFlagErrors(t *testing.T) {
 		{"-duration", "0"},
 		{"-rounds", "0"},
 		{"-conns", "-1"},
+		{"-max-conns-per-host", "-1"},
 		{"-size", "2000000"},
 		{"-big-size", "1000"},
 		{"-nosuchflag"},
