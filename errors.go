@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -144,28 +145,28 @@ func upstreamError(ctx context.Context, op, subject string, err error, timeout t
 	case cause != nil: // the caller's own context
 		return callerError(ctx, subject)
 	}
-	e.kind, e.detail = classify(op, err)
+	e.detail, e.kind = classify(op, err)
 	if e.kind == ErrNotFound && op != "AssumeRole" {
 		e.op, e.detail = "", "" // "privates3: object not found: "key""
 	}
 	return e
 }
 
-// classify returns the sentinel of an error of op that is not its context's, and the detail
-// for the text: AWS's code and HTTP status (and STS's message).
-func classify(op string, err error) (error, string) {
+// classify returns the detail for the text of an error of op that is not its context's (AWS's
+// code and HTTP status, and STS's message) and its sentinel.
+func classify(op string, err error) (string, error) {
 	// The credentials provider's errors carry their own sentinel (and may wrap STS's answer).
 	for _, kind := range []error{ErrCredentials, ErrAccessDenied, ErrThrottled, ErrTimeout, ErrClosed, ErrInvalidOption} {
 		if errors.Is(err, kind) {
-			return kind, err.Error()
+			return err.Error(), kind
 		}
 	}
 	c, status := code(err)
 	if c == "" && status == 0 {
 		if ne := net.Error(nil); errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
-			return ErrTimeout, "network timeout"
+			return "network timeout", ErrTimeout
 		}
-		return ErrUpstream, err.Error()
+		return err.Error(), ErrUpstream
 	}
 	kind := codeKinds[c]
 	if kind == nil {
@@ -180,9 +181,9 @@ func classify(op string, err error) (error, string) {
 		if len(msg) > 300 {
 			msg = msg[:300] + "..."
 		}
-		return kind, c + ": " + msg
+		return c + ": " + msg, kind
 	}
-	return kind, fmt.Sprintf("%s (HTTP %d)", c, status)
+	return fmt.Sprintf("%s (HTTP %d)", c, status), kind
 }
 
 // notFoundError is the error of a key known not to exist.
@@ -232,4 +233,24 @@ func statusOf(err error) int {
 		return http.StatusGatewayTimeout
 	}
 	return http.StatusBadGateway
+}
+
+// Fixed parts of error answers.
+const (
+	retryAfterSeconds = "1"
+	textPlain         = "text/plain; charset=utf-8"
+)
+
+// writeError writes status with its standard text as a plain-text body (and Retry-After with a
+// 503).
+func writeError(w http.ResponseWriter, status int) {
+	hdr := w.Header()
+	if status == http.StatusServiceUnavailable {
+		hdr.Set("Retry-After", retryAfterSeconds)
+	}
+	hdr.Set("Content-Type", textPlain)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	io.WriteString(w, http.StatusText(status)+"\n")
 }

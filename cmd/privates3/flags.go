@@ -73,6 +73,16 @@ type serveOptions struct {
 	logLevel   slog.Level
 	maxZoom    int
 	probeKey   string
+	cloudfront bool // -mode cloudfront: the demo behind a fake CloudFront edge (mode is Proxy)
+	pmtiles    bool // the demo's tiles as one PMTiles archive
+}
+
+// modeName is the -mode flag's value.
+func (o serveOptions) modeName() string {
+	if o.cloudfront {
+		return "cloudfront"
+	}
+	return o.mode.String()
 }
 
 // parseServeFlags parses the server's flags. On error it prints the problem and the usage to
@@ -84,7 +94,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
   privates3 fake [flags]     run only the fake S3 and STS (see privates3 fake -h)
 `, stderr)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen `address` (host:port)")
-	mode := fs.String("mode", "proxy", "`mode` of serving objects: proxy (bytes through this server, cached) or redirect (307 to stable presigned S3 URLs)")
+	mode := fs.String("mode", "proxy", "`mode` of serving objects: proxy (bytes through this server, cached), redirect (307 to stable presigned S3 URLs) or cloudfront (demo only: tiles from a fake CloudFront edge, authorized by signed cookies)")
 	fs.StringVar(&o.bucket, "bucket", "", "S3 `bucket` to serve; if empty, a generated demo bucket in an embedded fake S3")
 	fs.StringVar(&o.prefix, "prefix", "", "serve only keys under this `prefix` of -bucket (e.g. tiles/)")
 	fs.StringVar(&o.roleARN, "role-arn", "", "IAM `role` to assume for reading -bucket; if empty, the base credentials read it directly")
@@ -94,16 +104,26 @@ func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
 	level := fs.String("log-level", "info", "log `level`: debug (one line per request), info, warn or error")
 	fs.IntVar(&o.maxZoom, "max-zoom", 5, "deepest zoom `level` of the viewer, and of the generated demo tiles (0 to 8 for the demo)")
 	fs.StringVar(&o.probeKey, "probe-key", "", "`key` read at start-up to check access to -bucket; if empty, a key that need not exist")
+	fs.BoolVar(&o.pmtiles, "pmtiles", false, "demo only: pack the generated tiles into one PMTiles archive ("+demoPrefix+demoArchiveKey+") and serve them from it")
 	if err := parseFlags(fs, args, &o.addr); err != nil {
 		return serveOptions{}, err
 	}
-	modes := map[string]privates3.Mode{"proxy": privates3.Proxy, "redirect": privates3.Redirect}
+	modes := map[string]privates3.Mode{"proxy": privates3.Proxy, "redirect": privates3.Redirect, "cloudfront": privates3.Proxy}
 	var ok bool
 	if o.mode, ok = modes[*mode]; !ok {
-		return serveOptions{}, usageError(fs, "-mode must be proxy or redirect (got %q)", *mode)
+		return serveOptions{}, usageError(fs, "-mode must be proxy, redirect or cloudfront (got %q)", *mode)
+	}
+	if o.cloudfront = *mode == "cloudfront"; o.cloudfront && o.bucket != "" {
+		return serveOptions{}, usageError(fs, "-mode cloudfront is a demo of the fake CloudFront edge and takes no -bucket (see README, Serving through CloudFront)")
 	}
 	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return serveOptions{}, usageError(fs, "-log-level must be debug, info, warn or error (got %q)", *level)
+	}
+	if o.pmtiles && o.bucket != "" {
+		return serveOptions{}, usageError(fs, "-pmtiles is for the demo bucket: it needs no -bucket")
+	}
+	if o.pmtiles && o.mode != privates3.Proxy {
+		return serveOptions{}, usageError(fs, "-pmtiles serves tiles out of one archive through this server: it needs -mode proxy")
 	}
 	if o.bucket == "" {
 		for _, f := range []struct{ name, value string }{

@@ -31,6 +31,7 @@ type app struct {
 	tiles  int                   // demo tiles, rendered or being rendered
 	bucket string                // the bucket served
 	client *privates3.Client
+	cf     *cloudFrontDemo // -mode cloudfront's fake edge; nil otherwise
 	ln     net.Listener
 	url    string // http://host:port/
 }
@@ -53,6 +54,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	if a.demo != nil {
 		fmt.Fprintf(stdout, "privates3: demo bucket %q: %d map tiles (zoom 0-%d) in an embedded fake S3 at %s\n",
 			demoBucket, a.tiles, o.maxZoom, a.fake.URL)
+		if o.pmtiles {
+			fmt.Fprintf(stdout, "privates3: the tiles are one PMTiles archive, s3://%s/%s%s (TileJSON at %stiles/%s.json)\n",
+				demoBucket, demoPrefix, demoArchiveKey, a.url, demoArchive)
+		}
 		select {
 		case <-a.demo.done:
 		default:
@@ -62,7 +67,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	} else {
 		fmt.Fprintf(stdout, "privates3: serving bucket %q\n", o.bucket)
 	}
-	fmt.Fprintf(stdout, "privates3: %s mode; open %s\n", o.mode, a.url)
+	if a.cf != nil {
+		fmt.Fprintf(stdout, "privates3: fake CloudFront edge at %s (key group: one key generated at start-up, %s); tiles need the signed cookies of %s\n",
+			a.cf.edge.URL, demoKeyID, cookiesPath)
+	}
+	fmt.Fprintf(stdout, "privates3: %s mode; open %s\n", o.modeName(), a.url)
 	if ready != nil {
 		ready(a)
 	}
@@ -110,6 +119,11 @@ func start(ctx context.Context, o serveOptions, stderr io.Writer) (a *app, err e
 		return a, err
 	}
 	a.url = "http://" + a.ln.Addr().String() + "/"
+	if o.cloudfront {
+		if a.cf, err = a.startCloudFront(); err != nil {
+			return a, err
+		}
+	}
 	return a, nil
 }
 
@@ -121,12 +135,15 @@ func (a *app) config(ctx context.Context) (cfg privates3.Config, probeKey string
 		if a.fake, err = privates3test.Start(); err != nil {
 			return cfg, "", fmt.Errorf("starting the embedded fake S3: %w", err)
 		}
-		if a.demo, err = startDemo(ctx, a.fake, o.maxZoom, a.log); err != nil {
+		if a.demo, err = startDemo(ctx, a.fake, o.maxZoom, o.pmtiles, a.log); err != nil {
 			return cfg, "", err
 		}
 		a.tiles = tileCount(o.maxZoom)
 		cfg = a.fake.Config(demoBucket)
 		cfg.Prefix = demoPrefix
+		if o.pmtiles {
+			return cfg, demoArchiveKey, nil
+		}
 		return cfg, demoProbeKey, nil
 	}
 	cfg = privates3.Config{Bucket: o.bucket, Prefix: o.prefix, RoleARN: o.roleARN}
@@ -198,6 +215,9 @@ func s3Code(err error) string {
 func (a *app) close() {
 	if a.ln != nil {
 		a.ln.Close() // already closed if serveUntil ran; the error is irrelevant
+	}
+	if a.cf != nil {
+		a.cf.close()
 	}
 	if a.client != nil {
 		a.client.Close()
