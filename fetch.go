@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -543,6 +544,28 @@ func (o *object) writeTo(w io.Writer, n int64, buf []byte) (int64, error) {
 	}
 	return m, err
 }
+
+// WriteTo implements io.WriterTo, which io.Copy uses: a cached object is written in one Write, a
+// streamed one with a buffer sized for large objects.
+func (o *object) WriteTo(w io.Writer) (int64, error) {
+	if d := o.data; d != nil {
+		if o.off >= int64(len(d)) {
+			return 0, nil
+		}
+		n, err := w.Write(d[o.off:])
+		o.off += int64(n)
+		return int64(n), err
+	}
+	buf := copyBuffers.Get().(*[copyBufferSize]byte)
+	defer copyBuffers.Put(buf)
+	return io.CopyBuffer(w, onlyReader{o}, buf[:])
+}
+
+// copyBufferSize is the buffer of a streamed object's copy: large enough that a fast S3
+// connection is not throttled by small reads and writes.
+const copyBufferSize = 256 << 10
+
+var copyBuffers = sync.Pool{New: func() any { return new([copyBufferSize]byte) }}
 
 // onlyReader hides every method of a reader but Read (so that io.CopyBuffer uses the buffer).
 type onlyReader struct{ io.Reader }

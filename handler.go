@@ -9,7 +9,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -283,12 +282,6 @@ func (h *handler) abortIf(r *http.Request, err error) {
 	}
 	panic(http.ErrAbortHandler)
 }
-
-// copyBufferSize is the buffer of a streamed object's copy: large enough that a fast S3
-// connection is not throttled by small reads and writes.
-const copyBufferSize = 256 << 10
-
-var copyBuffers = sync.Pool{New: func() any { return new([copyBufferSize]byte) }}
 
 // contentWriter is the ResponseWriter http.ServeContent writes to. It adds Content-Length to a
 // 200 whose Content-Encoding made ServeContent leave it out; it hands the body's copy to the
