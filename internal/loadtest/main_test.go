@@ -104,6 +104,7 @@ func TestShortRun(t *testing.T) {
 func TestExternalEndpoint(t *testing.T) {
 	srv := privates3test.NewServer()
 	defer srv.Close()
+	srv.CreateBucket("tiles") // an external endpoint's bucket exists before -upload
 	base := srv.BaseCredentials()
 	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
