@@ -125,6 +125,15 @@ const (
 )
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.c.metrics.enabled {
+		h.c.metrics.measure(h.opts.Mode, w, r, h.serve)
+		return
+	}
+	h.serve(w, r)
+}
+
+// serve is ServeHTTP without metrics.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		writeError(w, http.StatusMethodNotAllowed)
@@ -238,7 +247,8 @@ func (h *handler) proxy(w http.ResponseWriter, r *http.Request, key string) {
 			hdr["Last-Modified"] = vals[2:3:3]
 		}
 		w.WriteHeader(http.StatusOK)
-		w.Write(o.data)
+		n, _ := w.Write(o.data)
+		o.served(n, true)
 		return
 	}
 	if o.data != nil && o.contentEncoding == "" { // nothing for contentWriter to do
