@@ -294,6 +294,7 @@ func TestMetricsHandler(t *testing.T) {
 		"http.server.active_requests{privates3.mode=proxy}":                                0,
 		"http.server.active_requests{privates3.mode=redirect}":                             0,
 		"privates3.served{privates3.source=cache}":                                         5,
+		"privates3.served{privates3.source=s3}":                                            0,
 		"privates3.presign.urls{privates3.result=signed}":                                  1,
 		"privates3.presign.urls{privates3.result=reused}":                                  0,
 		"privates3.s3.duration{rpc.method=GetObject}":                                      1,
