@@ -17,34 +17,6 @@ import (
 	"github.com/privates3/privates3/privates3test"
 )
 
-const bucket = "tiles"
-
-// newFakeClient returns a Client of bucket on srv, with cfg changed by mod; it is closed when the
-// test ends (inside a synctest bubble, close it there with defer instead).
-func newFakeClient(t testing.TB, srv *privates3test.Server, mod func(*privates3.Config)) *privates3.Client {
-	t.Helper()
-	cfg := srv.Config(bucket)
-	if mod != nil {
-		mod(&cfg)
-	}
-	c, err := privates3.New(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return c
-}
-
-// readAll reads and closes obj's body.
-func readAll(t testing.TB, obj *privates3.Object) []byte {
-	t.Helper()
-	defer obj.Body.Close()
-	b, err := io.ReadAll(obj.Body)
-	if err != nil {
-		t.Fatalf("reading body: %v", err)
-	}
-	return b
-}
-
 // TestGetObjectDedup: 100 concurrent cold callers of one key cause exactly one upstream GET, and
 // 99 of them are counted as deduplicated.
 func TestGetObjectDedup(t *testing.T) {
@@ -611,66 +583,6 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	}
 }
 
-// measurePeakHeap runs f and returns the largest growth of the heap in use, sampled every
-// millisecond, over its value before f.
-func measurePeakHeap(t testing.TB, f func()) uint64 {
-	t.Helper()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
-	var peak uint64
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > base {
-				peak = max(peak, ms.HeapInuse-base)
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	f()
-	close(stop)
-	<-done
-	return peak
-}
-
-// compareReaders reads got and want to the end and reports how many bytes agreed.
-func compareReaders(got, want io.Reader) (int64, error) {
-	bg, bw := make([]byte, 64<<10), make([]byte, 64<<10)
-	var n int64
-	for {
-		k, err := io.ReadFull(got, bg)
-		if k > 0 {
-			if _, werr := io.ReadFull(want, bw[:k]); werr != nil {
-				return n, fmt.Errorf("more bytes than expected: %w", werr)
-			}
-			if !bytes.Equal(bg[:k], bw[:k]) {
-				return n, fmt.Errorf("bytes differ in [%d, %d)", n, n+int64(k))
-			}
-			n += int64(k)
-		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			if k, _ := want.Read(bw[:1]); k != 0 {
-				return n, errors.New("fewer bytes than expected")
-			}
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-	}
-}
-
 // TestConcurrentColdLargeObject: callers arriving together for a cold large object share the
 // shared fetch's response (one of them streams it) and the others stream their own; each gets
 // the right bytes, and only one response is ever shared.
@@ -824,6 +736,65 @@ func TestCredentialsUnavailable(t *testing.T) {
 		}
 		if base := srv.BaseCredentials(); strings.Contains(err.Error(), base.SecretAccessKey) {
 			t.Errorf("error %q contains the secret key", err)
+		}
+	})
+}
+
+// TestReadRange: ranges of an object read with its ETag are cached under that ETag and shared
+// by concurrent callers; a replaced object is refused with ErrPreconditionFailed, never mixed;
+// Size is the whole object's.
+func TestReadRange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := privates3test.NewServer(privates3test.InProcess())
+		defer srv.Close()
+		content := []byte("0123456789abcdefghij")
+		srv.PutObject(bucket, "a.pmtiles", content)
+		c := newFakeClient(t, srv, nil)
+		defer c.Close()
+
+		head, err := c.ReadRange(t.Context(), "a.pmtiles", 0, 4, "")
+		if err != nil || string(readAll(t, head)) != "0123" || head.Size != int64(len(content)) {
+			t.Fatalf("first range: %v, Size %d", err, head.Size)
+		}
+		srv.ResetCounts()
+		// 20 concurrent identical reads, then 20 more: one GET in all.
+		srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Latency: time.Second, Times: 1})
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				obj, err := c.ReadRange(t.Context(), "a.pmtiles", 10, 5, head.ETag)
+				if err != nil {
+					t.Errorf("ReadRange: %v", err)
+					return
+				}
+				if got := string(readAll(t, obj)); got != "abcde" || obj.Size != int64(len(content)) || obj.ETag != head.ETag {
+					t.Errorf("range %q, Size %d, ETag %s", got, obj.Size, obj.ETag)
+				}
+			})
+		}
+		wg.Wait()
+		for range 20 {
+			obj, err := c.ReadRange(t.Context(), "a.pmtiles", 10, 5, head.ETag)
+			if err != nil || string(readAll(t, obj)) != "abcde" {
+				t.Fatalf("cached range: %v", err)
+			}
+		}
+		if n := srv.Count(privates3test.OpGetObject); n != 1 {
+			t.Errorf("%d GETs for 40 identical reads, want 1", n)
+		}
+		// The archive is replaced: a read with the old ETag is refused, one with the new works.
+		srv.PutObject(bucket, "a.pmtiles", []byte("ZYXWVUTSRQPONMLKJIHG"))
+		if _, err := c.ReadRange(t.Context(), "a.pmtiles", 0, 5, head.ETag); !errors.Is(err, privates3.ErrPreconditionFailed) {
+			t.Errorf("read with a replaced ETag: %v, want ErrPreconditionFailed", err)
+		}
+		fresh, err := c.ReadRange(t.Context(), "a.pmtiles", 0, 5, "")
+		if err != nil || string(readAll(t, fresh)) != "ZYXWV" || fresh.ETag == head.ETag {
+			t.Fatalf("read of the new object: %v", err)
+		}
+		for _, bad := range [][2]int64{{-1, 5}, {0, 0}, {0, -3}} {
+			if _, err := c.ReadRange(t.Context(), "a.pmtiles", bad[0], bad[1], ""); !errors.Is(err, privates3.ErrInvalidOption) {
+				t.Errorf("ReadRange(%d, %d): %v, want ErrInvalidOption", bad[0], bad[1], err)
+			}
 		}
 	})
 }

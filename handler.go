@@ -91,15 +91,22 @@ type HandlerOptions struct {
 // multipart/byteranges 206 for cached objects and 200 with the whole object for streamed ones.
 // A Range that is not a valid byte-range set is ignored (200), as is Range on HEAD. If-None-Match
 // and If-Modified-Since give 304, If-Match and If-Unmodified-Since 412, If-Range is honoured.
-// HEAD never downloads a body.
+// One engine, http.ServeContent, answers all of this for cached and streamed objects alike;
+// for a streamed object it decides conditionals from the metadata (known from the cache or a
+// HEAD: a 304 or 412 costs no GET) and then reads exactly the bytes it sends, with one ranged
+// GET carrying If-Match, so a response never mixes two versions of an object. HEAD never
+// downloads a body. A body that breaks off upstream aborts the response by panicking with
+// http.ErrAbortHandler, which net/http's server turns into a broken connection: the client never
+// sees a short body as a complete one.
 //
 // In Redirect mode the response is 307 to the URL returned by [Client.Presign], with
 // Cache-Control "private, max-age=N" where N is below the URL's remaining lifetime, so that
 // browsers reuse the redirect and the URL together.
 //
-// Errors map to statuses: not found 404; access denied 403 (and one log line naming S3's code);
-// throttled 503 with Retry-After; upstream timeout 504; Client closed 503; Presign options out of
-// range 500; any other failure 502.
+// Errors map to statuses (one table for this handler and [Client.CredentialsHandler]): not found
+// 404; access denied 403 (and one log line naming S3's code); throttled 503 with Retry-After;
+// upstream timeout 504; Client closed 503; Presign options out of range 500; the Client's
+// credentials unavailable 502 (504 if STS hung, 503 if it throttled); any other failure 502.
 // Bodies are short fixed texts: never the key, S3's message or a credential. When the HTTP client
 // has gone away, nothing is written and the event is logged at debug level.
 func (c *Client) Handler(opts *HandlerOptions) http.Handler {
@@ -118,11 +125,6 @@ type handler struct {
 	c    *Client
 	opts HandlerOptions
 }
-
-const (
-	retryAfterSeconds = "1"
-	textPlain         = "text/plain; charset=utf-8"
-)
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.c.metrics.enabled {
@@ -214,19 +216,7 @@ func (h *handler) proxy(w http.ResponseWriter, r *http.Request, key string) {
 	}
 	defer o.Close()
 	size := o.len()
-	if v := header(r.Header, "Range"); v != "" {
-		n, satisfiable := rangeSpecs(v)
-		switch {
-		case n == 0 || r.Method == http.MethodHead || n > 1 && o.data == nil:
-			r = withRange(r, "")
-		case satisfiable == "":
-			// Only empty suffixes ("-0"): one past the end makes ServeContent answer 416 (after
-			// evaluating the preconditions, as it must).
-			r = withRange(r, "bytes="+strconv.FormatInt(size, 10)+"-")
-		case satisfiable != v:
-			r = withRange(r, satisfiable)
-		}
-	}
+	r = cleanRange(r, o)
 	h.setHeaders(w.Header(), o, key)
 	if size < 0 { // S3 sent no length: relay what comes
 		w.WriteHeader(http.StatusOK)
@@ -237,18 +227,7 @@ func (h *handler) proxy(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	if o.data != nil && r.Method == http.MethodGet && !conditional(r.Header) && r.Header["Range"] == nil {
-		// The hot path, a cached object asked without conditions: what ServeContent would
-		// send, without its work.
-		hdr := w.Header()
-		vals := []string{"bytes", strconv.Itoa(len(o.data)), ""} // one allocation for the three
-		hdr["Accept-Ranges"], hdr["Content-Length"] = vals[0:1:1], vals[1:2:2]
-		if !o.lastModified.IsZero() {
-			vals[2] = o.lastModified.UTC().Format(http.TimeFormat)
-			hdr["Last-Modified"] = vals[2:3:3]
-		}
-		w.WriteHeader(http.StatusOK)
-		n, _ := w.Write(o.data)
-		o.served(n, true)
+		writeCached(w, o)
 		return
 	}
 	if o.data != nil && o.contentEncoding == "" { // nothing for contentWriter to do
@@ -258,6 +237,41 @@ func (h *handler) proxy(w http.ResponseWriter, r *http.Request, key string) {
 	cw := &contentWriter{ResponseWriter: w, size: size}
 	http.ServeContent(cw, r, "", o.lastModified, o)
 	h.abortIf(r, cw.err)
+}
+
+// cleanRange returns r without what RFC 9110 says to ignore of its Range (other units, invalid
+// sets, Range on HEAD), without several ranges of a streamed object, and with a Range of only
+// empty suffixes ("-0") made one that ServeContent answers 416 (after the preconditions).
+func cleanRange(r *http.Request, o *object) *http.Request {
+	v := header(r.Header, "Range")
+	if v == "" {
+		return r
+	}
+	n, satisfiable := rangeSpecs(v)
+	switch {
+	case n == 0 || r.Method == http.MethodHead || n > 1 && o.data == nil:
+		return withRange(r, "")
+	case satisfiable == "":
+		return withRange(r, "bytes="+strconv.FormatInt(o.len(), 10)+"-")
+	case satisfiable != v:
+		return withRange(r, satisfiable)
+	}
+	return r
+}
+
+// writeCached answers a cached object asked without conditions or ranges, the hot path: what
+// ServeContent would send, without its work.
+func writeCached(w http.ResponseWriter, o *object) {
+	hdr := w.Header()
+	vals := []string{"bytes", strconv.Itoa(len(o.data)), ""} // one allocation for the three
+	hdr["Accept-Ranges"], hdr["Content-Length"] = vals[0:1:1], vals[1:2:2]
+	if !o.lastModified.IsZero() {
+		vals[2] = o.lastModified.UTC().Format(http.TimeFormat)
+		hdr["Last-Modified"] = vals[2:3:3]
+	}
+	w.WriteHeader(http.StatusOK)
+	n, _ := w.Write(o.data)
+	o.served(n, true)
 }
 
 // conditional reports whether h has a precondition (RFC 9110 section 13.1).
@@ -393,78 +407,48 @@ func rangeSpecs(v string) (n int, satisfiable string) {
 	if !ok {
 		return 0, ""
 	}
-	zeros := 0
-	for spec := range strings.SplitSeq(set, ",") {
-		spec = textproto.TrimString(spec)
-		if spec == "" {
-			continue // empty list elements are allowed
-		}
-		if !validRangeSpec(spec) {
-			return 0, ""
-		}
-		if isZeroSuffix(spec) {
-			zeros++
-		}
-		n++
-	}
-	if n == 0 {
-		return 0, ""
-	}
-	if zeros == 0 {
-		return n, v
-	}
 	var kept []string
 	for spec := range strings.SplitSeq(set, ",") {
-		if spec = textproto.TrimString(spec); spec != "" && !isZeroSuffix(spec) {
+		if spec = textproto.TrimString(spec); spec == "" {
+			continue // empty list elements are allowed
+		}
+		empty, ok := rangeSpec(spec)
+		if !ok {
+			return 0, ""
+		}
+		n++
+		if !empty {
 			kept = append(kept, spec)
 		}
 	}
-	if len(kept) == 0 {
+	switch {
+	case len(kept) == 0:
 		return n, ""
+	case len(kept) == n:
+		return n, v
 	}
 	return n, "bytes=" + strings.Join(kept, ",")
 }
 
-// isZeroSuffix reports whether the valid range spec is a suffix of length zero.
-func isZeroSuffix(spec string) bool {
-	first, last, _ := strings.Cut(spec, "-")
-	return textproto.TrimString(first) == "" && strings.Trim(last, " \t0") == ""
-}
-
-// validRangeSpec reports whether spec is "a-b" (a <= b), "a-" or "-n".
-func validRangeSpec(spec string) bool {
+// rangeSpec reports whether spec is "a-b" (a <= b), "a-" or "-n", and whether it is an empty
+// suffix ("-0").
+func rangeSpec(spec string) (empty, ok bool) {
 	first, last, ok := strings.Cut(spec, "-")
-	if !ok {
-		return false
-	}
 	first, last = textproto.TrimString(first), textproto.TrimString(last)
+	a, okA := digits(first)
+	b, okB := digits(last)
 	if first == "" {
-		_, ok := parseDigits(last)
-		return ok
+		return b == 0, ok && okB
 	}
-	a, ok := parseDigits(first)
-	if !ok {
-		return false
-	}
-	if last == "" {
-		return true
-	}
-	b, ok := parseDigits(last)
-	return ok && a <= b
+	return false, ok && okA && (last == "" || okB && a <= b)
 }
 
-// parseDigits parses a non-empty decimal number of at most 18 digits (no sign, no overflow).
-func parseDigits(s string) (int64, bool) {
-	if s == "" || len(s) > 18 {
+// digits parses a non-empty decimal number of at most 18 digits (no sign, no overflow).
+func digits(s string) (int64, bool) {
+	if s == "" || len(s) > 18 || strings.Trim(s, "0123456789") != "" {
 		return 0, false
 	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(s[i]-'0')
-	}
+	n, _ := strconv.ParseInt(s, 10, 64)
 	return n, true
 }
 
@@ -496,18 +480,4 @@ func header(h http.Header, k string) string {
 		return v[0]
 	}
 	return ""
-}
-
-// writeError writes status with its standard text as a plain-text body (and Retry-After with a
-// 503).
-func writeError(w http.ResponseWriter, status int) {
-	hdr := w.Header()
-	if status == http.StatusServiceUnavailable {
-		hdr.Set("Retry-After", retryAfterSeconds)
-	}
-	hdr.Set("Content-Type", textPlain)
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	io.WriteString(w, http.StatusText(status)+"\n")
 }

@@ -4,7 +4,8 @@
 // A [Client] assumes an IAM role through STS and refreshes the temporary credentials in the
 // background before they expire, so no request waits for STS. [Client.GetObject] caches small
 // objects in a byte-bounded cache, streams large ones in constant memory and merges concurrent
-// fetches of one key into one upstream GET. [Client.Presign] returns presigned GET URLs that never
+// fetches of one key into one upstream GET; [Client.ReadRange] reads byte ranges, cached by
+// ETag. [Client.Presign] returns presigned GET URLs that never
 // outlive the credentials that signed them and stay identical within a time window, so browsers and
 // CDNs can cache them. [Client.Handler] is an [net/http.Handler] that existing servers mount, in
 // proxy or redirect mode, with full HTTP semantics (Range, ETag and 304, HEAD, Cache-Control).
@@ -38,11 +39,15 @@
 //   - [ErrTimeout]: the upstream call did not finish in time.
 //   - [ErrCredentials]: no valid credentials could be obtained.
 //   - [ErrUpstream]: any other failure of S3 or STS.
+//   - [ErrPreconditionFailed]: the object's ETag is not the one [Client.ReadRange] was given (the
+//     object was replaced).
+//   - [ErrRangeNotSatisfiable]: [Client.ReadRange] asked for bytes beyond the object's end.
 //   - [ErrClosed]: the Client was closed.
 //   - [ErrUnauthorized]: returned by a [HandlerOptions.Authorize] hook to answer 401 instead of 403.
 //
 // Error texts may name the key and the S3 error code; they never contain secret keys or session
-// tokens.
+// tokens. One table maps the sentinels to the HTTP statuses of both handlers (see
+// [Client.Handler]).
 package privates3
 
 import (
@@ -52,6 +57,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -213,71 +219,41 @@ func (cfg Config) withDefaults() Config {
 
 // validate reports the first invalid field of cfg, which has its defaults applied.
 func (cfg Config) validate() error {
-	bad := func(field string, value any, want string) error {
-		return fmt.Errorf("%w: Config.%s %s (got %v)", ErrInvalidConfig, field, want, value)
+	const lower = "abcdefghijklmnopqrstuvwxyz0123456789"
+	chars := func(s string, lo, hi int, set string) bool {
+		return len(s) >= lo && len(s) <= hi && strings.Trim(s, set) == ""
 	}
-	switch {
-	case cfg.Bucket == "":
-		return fmt.Errorf("%w: Config.Bucket is required", ErrInvalidConfig)
-	case !validBucketName(cfg.Bucket):
-		return bad("Bucket", fmt.Sprintf("%q", cfg.Bucket), "must be 3 to 63 characters of a-z, 0-9, '.' and '-'")
-	case len(cfg.Prefix) >= MaxKeyLength:
-		return bad("Prefix", len(cfg.Prefix), fmt.Sprintf("must be shorter than %d bytes", MaxKeyLength))
-	case cfg.Prefix != "" && validateKey(cfg.Prefix+"x") != nil:
-		return bad("Prefix", fmt.Sprintf("%q", cfg.Prefix), "must be a valid key prefix")
-	case cfg.RoleARN != "" && !strings.HasPrefix(cfg.RoleARN, "arn:"):
-		return bad("RoleARN", fmt.Sprintf("%q", cfg.RoleARN), "must be an ARN (arn:aws:iam::ACCOUNT:role/NAME)")
-	case !validSessionName(cfg.RoleSessionName):
-		return bad("RoleSessionName", fmt.Sprintf("%q", cfg.RoleSessionName), `must be 2 to 64 characters of [\w+=,.@-]`)
-	case len(cfg.SessionPolicy) > maxSessionPolicy:
-		return bad("SessionPolicy", fmt.Sprintf("%d bytes", len(cfg.SessionPolicy)), "must be at most 2048 bytes")
-	case cfg.SessionDuration < MinSessionDuration || cfg.SessionDuration > MaxSessionDuration:
-		return bad("SessionDuration", cfg.SessionDuration, "must be between 15m and 12h")
-	case cfg.RefreshBefore < 0 || cfg.RefreshBefore >= cfg.SessionDuration/2:
-		return bad("RefreshBefore", cfg.RefreshBefore, "must be positive and less than half of SessionDuration")
-	case cfg.MaxCacheableSize < 0:
-		return bad("MaxCacheableSize", cfg.MaxCacheableSize, "must not be negative")
-	case cfg.TTL < 0:
-		return bad("TTL", cfg.TTL, "must not be negative")
-	case cfg.FetchTimeout < 0:
-		return bad("FetchTimeout", cfg.FetchTimeout, "must not be negative")
-	case cfg.STSTimeout < 0:
-		return bad("STSTimeout", cfg.STSTimeout, "must not be negative")
-	case cfg.MaxConnsPerHost < 0:
-		return bad("MaxConnsPerHost", cfg.MaxConnsPerHost, "must not be negative")
+	isURL := func(v string) bool {
+		return v == "" || strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://")
 	}
-	for _, e := range []struct{ field, value string }{{"Endpoint", cfg.Endpoint}, {"STSEndpoint", cfg.STSEndpoint}} {
-		if e.value != "" && !strings.HasPrefix(e.value, "http://") && !strings.HasPrefix(e.value, "https://") {
-			return bad(e.field, fmt.Sprintf("%q", e.value), "must be an http:// or https:// URL")
+	q := strconv.Quote
+	for _, c := range []struct {
+		ok          bool
+		field, want string
+		got         any
+	}{
+		{cfg.Bucket != "", "Bucket", "is required", q(cfg.Bucket)},
+		{chars(cfg.Bucket, 3, 63, lower+".-"), "Bucket", "must be 3 to 63 characters of a-z, 0-9, '.' and '-'", q(cfg.Bucket)},
+		{len(cfg.Prefix) < MaxKeyLength, "Prefix", fmt.Sprintf("must be shorter than %d bytes", MaxKeyLength), len(cfg.Prefix)},
+		{cfg.Prefix == "" || validateKey(cfg.Prefix+"x") == nil, "Prefix", "must be a valid key prefix", q(cfg.Prefix)},
+		{cfg.RoleARN == "" || strings.HasPrefix(cfg.RoleARN, "arn:"), "RoleARN", "must be an ARN (arn:aws:iam::ACCOUNT:role/NAME)", q(cfg.RoleARN)},
+		{chars(cfg.RoleSessionName, 2, 64, lower+strings.ToUpper(lower)+"_+=,.@-"), "RoleSessionName", `must be 2 to 64 characters of [\w+=,.@-]`, q(cfg.RoleSessionName)},
+		{len(cfg.SessionPolicy) <= maxSessionPolicy, "SessionPolicy", "must be at most 2048 bytes", fmt.Sprintf("%d bytes", len(cfg.SessionPolicy))},
+		{cfg.SessionDuration >= MinSessionDuration && cfg.SessionDuration <= MaxSessionDuration, "SessionDuration", "must be between 15m and 12h", cfg.SessionDuration},
+		{cfg.RefreshBefore >= 0 && cfg.RefreshBefore < cfg.SessionDuration/2, "RefreshBefore", "must be positive and less than half of SessionDuration", cfg.RefreshBefore},
+		{cfg.MaxCacheableSize >= 0, "MaxCacheableSize", "must not be negative", cfg.MaxCacheableSize},
+		{cfg.TTL >= 0, "TTL", "must not be negative", cfg.TTL},
+		{cfg.FetchTimeout >= 0, "FetchTimeout", "must not be negative", cfg.FetchTimeout},
+		{cfg.STSTimeout >= 0, "STSTimeout", "must not be negative", cfg.STSTimeout},
+		{cfg.MaxConnsPerHost >= 0, "MaxConnsPerHost", "must not be negative", cfg.MaxConnsPerHost},
+		{isURL(cfg.Endpoint), "Endpoint", "must be an http:// or https:// URL", q(cfg.Endpoint)},
+		{isURL(cfg.STSEndpoint), "STSEndpoint", "must be an http:// or https:// URL", q(cfg.STSEndpoint)},
+	} {
+		if !c.ok {
+			return fmt.Errorf("%w: Config.%s %s (got %v)", ErrInvalidConfig, c.field, c.want, c.got)
 		}
 	}
 	return nil
-}
-
-func validBucketName(b string) bool {
-	if len(b) < 3 || len(b) > 63 {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		ch := b[i]
-		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '.' || ch == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-func validSessionName(s string) bool {
-	if len(s) < 2 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || strings.IndexByte("_+=,.@-", ch) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // Client reads objects of one bucket with credentials it keeps fresh. Create it once with [New]
