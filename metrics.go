@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -273,6 +274,18 @@ func (w *measured) Write(p []byte) (int, error) {
 		w.status = http.StatusOK
 	}
 	return w.ResponseWriter.Write(p)
+}
+
+// ReadFrom implements io.ReaderFrom (http.ServeContent's copy) with the underlying writer's, if
+// it has one (net/http's does), so that no copy buffer is allocated.
+func (w *measured) ReadFrom(src io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(w.ResponseWriter, onlyReader{src})
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.

@@ -243,7 +243,8 @@ func TestMetricsHandler(t *testing.T) {
 	srv := privates3test.NewServer()
 	defer srv.Close()
 	srv.PutObject(bucket, "a", []byte("hello"))
-	c, reader := newMeteredClient(t, srv, nil)
+	srv.PutObject(bucket, "big", []byte(strings.Repeat("B", 100)))
+	c, reader := newMeteredClient(t, srv, func(cfg *privates3.Config) { cfg.MaxCacheableSize = 16 })
 	proxy := httptest.NewServer(http.StripPrefix("/p/", c.Handler(nil)))
 	defer proxy.Close()
 	redirect := httptest.NewServer(http.StripPrefix("/r/", c.Handler(&privates3.HandlerOptions{Mode: privates3.Redirect})))
@@ -253,19 +254,26 @@ func TestMetricsHandler(t *testing.T) {
 	for _, tt := range []struct {
 		method, url string
 		inm         bool
+		rng         string
 		status      int
+		body        string
 	}{
-		{"GET", proxy.URL + "/p/a", false, 200},
-		{"GET", proxy.URL + "/p/a", true, 304},
-		{"HEAD", proxy.URL + "/p/a", false, 200},
-		{"GET", proxy.URL + "/p/missing", false, 404},
-		{"GET", proxy.URL + "/p/a%5Cb", false, 400},
-		{"POST", proxy.URL + "/p/a", false, 405},
-		{"GET", redirect.URL + "/r/a", false, 307},
+		{"GET", proxy.URL + "/p/a", false, "", 200, "hello"},
+		{"GET", proxy.URL + "/p/a", true, "", 304, ""},
+		{"GET", proxy.URL + "/p/a", false, "bytes=1-2", 206, "el"},
+		{"HEAD", proxy.URL + "/p/a", false, "", 200, ""},
+		{"GET", proxy.URL + "/p/big", false, "", 200, strings.Repeat("B", 100)},
+		{"GET", proxy.URL + "/p/missing", false, "", 404, "Not Found\n"},
+		{"GET", proxy.URL + "/p/a%5Cb", false, "", 400, "Bad Request\n"},
+		{"POST", proxy.URL + "/p/a", false, "", 405, "Method Not Allowed\n"},
+		{"GET", redirect.URL + "/r/a", false, "", 307, ""},
 	} {
 		req, _ := http.NewRequestWithContext(t.Context(), tt.method, tt.url, nil)
 		if tt.inm {
 			req.Header.Set("If-None-Match", etag)
+		}
+		if tt.rng != "" {
+			req.Header.Set("Range", tt.rng)
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
@@ -273,19 +281,16 @@ func TestMetricsHandler(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != tt.status {
-			t.Fatalf("%s %s: %d, want %d", tt.method, tt.url, resp.StatusCode, tt.status)
+		if resp.StatusCode != tt.status || string(body) != tt.body {
+			t.Fatalf("%s %s: %d %q, want %d %q", tt.method, tt.url, resp.StatusCode, body, tt.status, tt.body)
 		}
-		if resp.StatusCode == 200 && tt.method == "GET" {
+		if etag == "" {
 			etag = resp.Header.Get("Etag")
-			if string(body) != "hello" {
-				t.Fatalf("body %q", body)
-			}
 		}
 	}
 	const d = "http.server.request.duration"
 	checkMetrics(t, collect(t, reader), map[string]float64{
-		d + "{http.request.method=GET,privates3.mode=proxy,privates3.status_class=2xx}":    1,
+		d + "{http.request.method=GET,privates3.mode=proxy,privates3.status_class=2xx}":    3,
 		d + "{http.request.method=GET,privates3.mode=proxy,privates3.status_class=3xx}":    1,
 		d + "{http.request.method=HEAD,privates3.mode=proxy,privates3.status_class=2xx}":   1,
 		d + "{http.request.method=GET,privates3.mode=proxy,privates3.status_class=4xx}":    2,
@@ -293,11 +298,11 @@ func TestMetricsHandler(t *testing.T) {
 		d + "{http.request.method=GET,privates3.mode=redirect,privates3.status_class=3xx}": 1,
 		"http.server.active_requests{privates3.mode=proxy}":                                0,
 		"http.server.active_requests{privates3.mode=redirect}":                             0,
-		"privates3.served{privates3.source=cache}":                                         5,
-		"privates3.served{privates3.source=s3}":                                            0,
+		"privates3.served{privates3.source=cache}":                                         5 + 2,
+		"privates3.served{privates3.source=s3}":                                            100,
 		"privates3.presign.urls{privates3.result=signed}":                                  1,
 		"privates3.presign.urls{privates3.result=reused}":                                  0,
-		"privates3.s3.duration{rpc.method=GetObject}":                                      1,
+		"privates3.s3.duration{rpc.method=GetObject}":                                      2,
 		"privates3.s3.duration{error.type=not_found,rpc.method=GetObject}":                 1,
 	})
 }
