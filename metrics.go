@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -288,6 +289,10 @@ func (w *measured) ReadFrom(src io.Reader) (int64, error) {
 	return io.Copy(w.ResponseWriter, onlyReader{src})
 }
 
+// measuredWriters recycles the writers of measured requests: no allocation per request. A handler
+// must not use its ResponseWriter after ServeHTTP returns (net/http's rule), so reuse is safe.
+var measuredWriters = sync.Pool{New: func() any { return new(measured) }}
+
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *measured) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
@@ -300,7 +305,8 @@ func (m *metrics) measure(mode Mode, w http.ResponseWriter, r *http.Request, ser
 	}
 	active.Add(1)
 	begin := time.Now()
-	mw := &measured{ResponseWriter: w}
+	mw := measuredWriters.Get().(*measured)
+	mw.ResponseWriter, mw.status = w, 0
 	defer func() { // also when the handler aborts the response (panic(http.ErrAbortHandler))
 		d := time.Since(begin).Seconds()
 		active.Add(-1)
@@ -316,6 +322,8 @@ func (m *metrics) measure(mode Mode, w http.ResponseWriter, r *http.Request, ser
 			class = mw.status/100 - 1
 		}
 		m.http.Record(r.Context(), d, m.httpOpts[min(int(mode), 1)][method][class]...)
+		mw.ResponseWriter = nil
+		measuredWriters.Put(mw)
 	}()
 	serve(mw, r)
 }
