@@ -75,6 +75,7 @@ type serveOptions struct {
 	maxZoom    int
 	probeKey   string
 	cloudfront bool // -mode cloudfront: the demo behind a fake CloudFront edge (mode is Proxy)
+	pmtiles    bool // the demo's tiles as one PMTiles archive
 }
 
 // modeName is the -mode flag's value.
@@ -105,6 +106,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: text (key=value lines) or json (one JSON object per line)")
 	fs.IntVar(&o.maxZoom, "max-zoom", 5, "deepest zoom `level` of the viewer, and of the generated demo tiles (0 to 8 for the demo)")
 	fs.StringVar(&o.probeKey, "probe-key", "", "`key` read at start-up to check access to -bucket; if empty, a key that need not exist")
+	fs.BoolVar(&o.pmtiles, "pmtiles", false, "demo only: pack the generated tiles into one PMTiles archive ("+demoPrefix+demoArchiveKey+") and serve them from it")
 	if err := parseFlags(fs, args, &o.addr); err != nil {
 		return serveOptions{}, err
 	}
@@ -121,6 +123,12 @@ func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
 	}
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return serveOptions{}, usageError(fs, "-log-format must be text or json (got %q)", o.logFormat)
+	}
+	if o.pmtiles && o.bucket != "" {
+		return serveOptions{}, usageError(fs, "-pmtiles is for the demo bucket: it needs no -bucket")
+	}
+	if o.pmtiles && o.mode != privates3.Proxy {
+		return serveOptions{}, usageError(fs, "-pmtiles serves tiles out of one archive through this server: it needs -mode proxy")
 	}
 	if o.bucket == "" {
 		for _, f := range []struct{ name, value string }{
