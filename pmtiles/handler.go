@@ -2,7 +2,6 @@ package pmtiles
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -116,12 +115,12 @@ type request struct {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeError(w, http.StatusMethodNotAllowed)
+		privates3.WriteError(w, http.StatusMethodNotAllowed)
 		return
 	}
 	req, ok := parsePath(r.URL.Path)
 	if !ok {
-		writeError(w, http.StatusBadRequest)
+		privates3.WriteError(w, http.StatusBadRequest)
 		return
 	}
 	key := req.archive + ArchiveExtension
@@ -129,10 +128,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := h.opts.Authorize(r, key); err != nil {
 			if errors.Is(err, privates3.ErrUnauthorized) {
 				w.Header().Set("WWW-Authenticate", h.opts.Challenge)
-				writeError(w, http.StatusUnauthorized)
+				privates3.WriteError(w, http.StatusUnauthorized)
 				return
 			}
-			writeError(w, http.StatusForbidden)
+			privates3.WriteError(w, http.StatusForbidden)
 			return
 		}
 	}
@@ -153,12 +152,12 @@ func (h *handler) tile(w http.ResponseWriter, r *http.Request, req request, key 
 			return
 		}
 		if !info.Header.TileType.extensionOK(req.ext) {
-			writeError(w, http.StatusBadRequest)
+			privates3.WriteError(w, http.StatusBadRequest)
 			return
 		}
 		w.Header().Set("Cache-Control", h.opts.CacheControl)
 		if h.opts.EmptyTileStatus == http.StatusNotFound {
-			w.Header().Set("Content-Type", textPlain)
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Header().Set("X-Content-Type-Options", "nosniff")
 			w.WriteHeader(http.StatusNotFound)
 			io.WriteString(w, http.StatusText(http.StatusNotFound)+"\n")
@@ -172,7 +171,7 @@ func (h *handler) tile(w http.ResponseWriter, r *http.Request, req request, key 
 		return
 	}
 	if !t.Archive.Header.TileType.extensionOK(req.ext) {
-		writeError(w, http.StatusBadRequest)
+		privates3.WriteError(w, http.StatusBadRequest)
 		return
 	}
 	th := &t.Archive.Header
@@ -354,11 +353,6 @@ func validExt(ext string) bool {
 	return true
 }
 
-const (
-	retryAfterSeconds = "1"
-	textPlain         = "text/plain; charset=utf-8"
-)
-
 // fail answers err with a fixed status and text, or nothing if the client has gone away.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	ctx := r.Context()
@@ -367,45 +361,19 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		log.DebugContext(ctx, "pmtiles: handler: client gone", "err", err)
 		return
 	}
-	var status int
+	status := privates3.HTTPStatus(err)
 	switch {
-	case errors.Is(err, ErrInvalidTile), errors.Is(err, privates3.ErrInvalidKey):
+	case errors.Is(err, ErrInvalidTile):
 		status = http.StatusBadRequest
-	case errors.Is(err, privates3.ErrNotFound):
-		status = http.StatusNotFound
-	case errors.Is(err, privates3.ErrCredentials):
-		status = http.StatusBadGateway
-		if errors.Is(err, privates3.ErrTimeout) {
-			status = http.StatusGatewayTimeout
-		}
-	case errors.Is(err, privates3.ErrAccessDenied):
+	case errors.Is(err, privates3.ErrPreconditionFailed):
+		status = http.StatusServiceUnavailable // the archive was replaced twice during one request: try again soon
+	case status == http.StatusForbidden:
 		log.WarnContext(ctx, "pmtiles: handler: access denied by AWS", "err", err)
-		status = http.StatusForbidden
-	case errors.Is(err, privates3.ErrThrottled), errors.Is(err, privates3.ErrPreconditionFailed):
-		// Throttled, or the archive was replaced twice during one request: try again soon.
-		w.Header().Set("Retry-After", retryAfterSeconds)
-		status = http.StatusServiceUnavailable
-	case errors.Is(err, privates3.ErrClosed):
-		status = http.StatusServiceUnavailable
-	case errors.Is(err, privates3.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		status = http.StatusGatewayTimeout
-	default:
-		status = http.StatusBadGateway
 	}
 	if status == http.StatusBadGateway || status == http.StatusGatewayTimeout || status == http.StatusServiceUnavailable {
 		log.WarnContext(ctx, "pmtiles: handler: failure", "status", status, "err", err)
 	}
-	writeError(w, status)
-}
-
-// writeError writes status with its standard text as a plain-text body.
-func writeError(w http.ResponseWriter, status int) {
-	hdr := w.Header()
-	hdr.Set("Content-Type", textPlain)
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	io.WriteString(w, http.StatusText(status)+"\n")
+	privates3.WriteError(w, status)
 }
 
 // lengthWriter sets Content-Length on a 200 answer without one (ServeContent leaves it out when
