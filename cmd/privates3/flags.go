@@ -131,7 +131,7 @@ func (o *serveOptions) check(fs *flag.FlagSet, mode, level string) error {
 		return usageError(fs, "-log-level must be debug, info, warn or error (got %q)", level)
 	}
 	if o.logFormat != "text" && o.logFormat != "json" {
-		return serveOptions{}, usageError(fs, "-log-format must be text or json (got %q)", o.logFormat)
+		return usageError(fs, "-log-format must be text or json (got %q)", o.logFormat)
 	}
 	if o.pmtiles && o.bucket != "" {
 		return usageError(fs, "-pmtiles is for the demo bucket: it needs no -bucket")
