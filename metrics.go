@@ -3,7 +3,7 @@ package privates3
 // OpenTelemetry metrics (Config.MeterProvider). Counters the Client already keeps for Stats are
 // reported by asynchronous instruments read at collection time, so the request path pays nothing
 // for them; only durations (histograms) are recorded as they happen. The instruments, their units
-// and attributes are listed in README.md, section Metrics.
+// and attributes are listed in README.md, "Metrics and health".
 
 import (
 	"context"

@@ -174,8 +174,8 @@ type Config struct {
 	Logger *slog.Logger
 
 	// MeterProvider receives the Client's OpenTelemetry metrics (cache, S3 and STS calls,
-	// credentials, handler requests; listed in README.md, section Metrics) under the meter
-	// MeterName. If nil, no metrics are recorded (and the handler measures nothing).
+	// credentials, handler requests; listed in README.md, "Metrics and health") under the
+	// meter MeterName. If nil, no metrics are recorded (and the handler measures nothing).
 	MeterProvider metric.MeterProvider
 }
 
