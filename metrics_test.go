@@ -1,8 +1,11 @@
 package privates3_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -305,4 +308,44 @@ func TestMetricsHandler(t *testing.T) {
 		"privates3.s3.duration{rpc.method=GetObject}":                                      2,
 		"privates3.s3.duration{error.type=not_found,rpc.method=GetObject}":                 1,
 	})
+}
+
+// Metrics go to any OpenTelemetry MeterProvider; here the SDK's with a manual reader, which a
+// server would replace with an exporter (the command's /metrics uses the Prometheus one).
+func ExampleConfig_meterProvider() {
+	srv := privates3test.NewServer()
+	defer srv.Close()
+	srv.PutObject("tiles", "0/0/0.png", []byte("png"))
+
+	reader := sdkmetric.NewManualReader()
+	cfg := srv.Config("tiles")
+	cfg.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	c, err := privates3.New(context.Background(), cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	for range 3 {
+		obj, err := c.GetObject(context.Background(), "0/0/0.png")
+		if err != nil {
+			log.Fatal(err)
+		}
+		obj.Body.Close()
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		log.Fatal(err)
+	}
+	for _, m := range rm.ScopeMetrics[0].Metrics {
+		if m.Name == "privates3.cache.lookups" {
+			for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				result, _ := p.Attributes.Value("privates3.result")
+				fmt.Printf("%s %s: %d\n", m.Name, result.AsString(), p.Value)
+			}
+		}
+	}
+	// Unordered output:
+	// privates3.cache.lookups hit: 2
+	// privates3.cache.lookups miss: 1
 }
