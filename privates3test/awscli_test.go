@@ -2,18 +2,17 @@ package privates3test_test
 
 import (
 	"bytes"
-	"context"
+	"crypto/rand"
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/privates3/privates3/privates3test"
 )
 
@@ -154,24 +153,78 @@ func TestAWSCLI(t *testing.T) {
 	}
 }
 
-func httpGet(t *testing.T, srv *privates3test.Server, u string) (int, string) {
-	t.Helper()
-	resp, err := srv.Client().Get(u)
-	if err != nil {
-		t.Fatalf("GET %s: %v", u, err)
+// TestAWSCLIS3Commands runs the high-level commands a new user types first: ls, cp of a 20 MB
+// file (a multipart upload, and ranged GETs down) and sync of a tree, each byte compared.
+func TestAWSCLIS3Commands(t *testing.T) {
+	srv := privates3test.NewServer()
+	defer srv.Close()
+	c := newCLI(t, srv)
+	base := srv.BaseCredentials()
+	srv.CreateBucket("demo")
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := c.run(base.AccessKeyID, base.SecretAccessKey, "", args...)
+		if err != nil {
+			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
+	big := make([]byte, 20<<20)
+	_, _ = rand.Read(big)
+	src := filepath.Join(c.dir, "big.bin")
+	if err := os.WriteFile(src, big, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run("s3", "cp", src, "s3://demo/data/big.bin")
+	if n := srv.Count(privates3test.OpCreateMultipartUpload); n != 1 || srv.Count(privates3test.OpUploadPart) < 3 || srv.Count(privates3test.OpCompleteMultipartUpload) != 1 {
+		t.Errorf("aws s3 cp of 20 MB: %d CreateMultipartUpload, %d UploadPart, %d Complete; want a multipart upload",
+			n, srv.Count(privates3test.OpUploadPart), srv.Count(privates3test.OpCompleteMultipartUpload))
+	}
+	dst := filepath.Join(c.dir, "big.out")
+	run("s3", "cp", "s3://demo/data/big.bin", dst)
+	if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, big) {
+		t.Errorf("the 20 MB file downloaded differs (%d bytes, %v)", len(got), err)
+	}
+	if out := run("s3", "ls", "s3://demo/data/"); !strings.Contains(out, strconv.Itoa(len(big))+" big.bin") {
+		t.Errorf("aws s3 ls: %q, want big.bin with its size", out)
+	}
+	if out := run("s3", "ls", "s3://demo/"); !strings.Contains(out, "PRE data/") {
+		t.Errorf("aws s3 ls of the bucket: %q, want PRE data/", out)
+	}
 
-func readObject(t *testing.T, s3c *s3.Client, bucket, key string) string {
-	t.Helper()
-	out, err := s3c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: &key})
-	if err != nil {
-		t.Fatalf("GetObject %s: %v", key, err)
+	// sync a tree up, again (nothing to do), and down.
+	tree := filepath.Join(c.dir, "tree")
+	files := map[string]string{"a.txt": "A", "sub/b.txt": "BB", "sub/deeper/c d.txt": "CCC", "e+f.txt": "E"}
+	for name, content := range files {
+		p := filepath.Join(tree, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	defer out.Body.Close()
-	b, _ := io.ReadAll(out.Body)
-	return string(b)
+	run("s3", "sync", tree, "s3://demo/tree/")
+	puts := srv.Count(privates3test.OpPutObject)
+	if out := run("s3", "sync", tree, "s3://demo/tree/"); strings.TrimSpace(out) != "" || srv.Count(privates3test.OpPutObject) != puts {
+		t.Errorf("second sync uploaded again: %q", out)
+	}
+	down := filepath.Join(c.dir, "down")
+	run("s3", "sync", "s3://demo/tree/", down)
+	for name, content := range files {
+		if got, err := os.ReadFile(filepath.Join(down, name)); err != nil || string(got) != content {
+			t.Errorf("synced down %s: %q, %v; want %q", name, got, err, content)
+		}
+	}
+	if out := run("s3", "ls", "--recursive", "s3://demo/tree/"); strings.Count(out, "\n") != len(files) {
+		t.Errorf("aws s3 ls --recursive: %q, want %d lines", out, len(files))
+	}
+
+	// Listing needs s3:ListBucket.
+	arn := srv.AddRole(privates3test.Role{Name: "get-only", Policy: `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}`})
+	_, o := assume(t, srv, &sts.AssumeRoleInput{RoleArn: &arn})
+	cr := o.Credentials
+	if out, err := c.run(*cr.AccessKeyId, *cr.SecretAccessKey, *cr.SessionToken, "s3", "ls", "s3://demo/"); err == nil || !strings.Contains(out, "AccessDenied") {
+		t.Errorf("aws s3 ls without s3:ListBucket: %v %s, want AccessDenied", err, out)
+	}
 }

@@ -24,6 +24,12 @@ func (e *apiError) with(name, value string) *apiError {
 	return e
 }
 
+// xmlElem is an XML element with a name chosen at run time.
+type xmlElem struct {
+	XMLName xml.Name
+	Value   string `xml:",chardata"`
+}
+
 func newError(status int, code, message string) *apiError {
 	return &apiError{status: status, code: code, message: message}
 }
@@ -71,20 +77,16 @@ func writeS3Error(w http.ResponseWriter, r *http.Request, reqID string, e *apiEr
 		w.WriteHeader(e.status)
 		return
 	}
-	type field struct {
-		XMLName xml.Name
-		Value   string `xml:",chardata"`
-	}
 	doc := struct {
 		XMLName   xml.Name `xml:"Error"`
 		Code      string   `xml:"Code"`
 		Message   string   `xml:"Message"`
-		Extra     []field
+		Extra     []xmlElem
 		RequestID string `xml:"RequestId"`
 		HostID    string `xml:"HostId"`
 	}{Code: e.code, Message: e.message, RequestID: reqID, HostID: hostID(reqID)}
 	for _, f := range e.extra {
-		doc.Extra = append(doc.Extra, field{XMLName: xml.Name{Local: f.name}, Value: f.value})
+		doc.Extra = append(doc.Extra, xmlElem{XMLName: xml.Name{Local: f.name}, Value: f.value})
 	}
 	body, _ := xml.Marshal(doc)
 	body = append([]byte(xml.Header), body...)

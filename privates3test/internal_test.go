@@ -1,10 +1,14 @@
 package privates3test
 
 import (
+	"bytes"
 	"encoding/xml"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,15 +84,19 @@ func FuzzAuthentication(f *testing.F) {
 	})
 }
 
-// FuzzPolicy parses arbitrary policy documents: no panic, and a parsed policy evaluates.
+// FuzzPolicy parses arbitrary policy documents and evaluates them: no panic, the decision is
+// the one the statements imply (a matching Deny wins, else a matching Allow allows), it does not
+// depend on the statements' order, and a Deny of everything always wins.
 func FuzzPolicy(f *testing.F) {
 	for _, seed := range []string{
 		`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}`,
 		`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","NotAction":["s3:*"],"NotResource":"arn:*"}]}`,
 		`{"Statement":[{"Effect":"Allow","Action":1,"Resource":"*"}]}`,
+		`{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"s3:Get*","Resource":"arn:aws:s3:::b/*"}]}`,
 		`{"Statement":null}`, `[]`, `{`, `{"Version":"2012-10-17","Statement":{}} {}`,
 	} {
 		f.Add(seed, "s3:GetObject", "arn:aws:s3:::b/k")
+		f.Add(seed, "S3:getobject", "arn:aws:s3:::b/k?")
 	}
 	f.Fuzz(func(t *testing.T, doc, action, resource string) {
 		p, err := parsePolicy(doc)
@@ -98,7 +106,34 @@ func FuzzPolicy(f *testing.F) {
 			}
 			return
 		}
-		_ = p.evaluate(action, resource)
+		d := p.evaluate(action, resource)
+		// The decision does not depend on the order of the statements.
+		rev := &policyDoc{statements: slices.Clone(p.statements)}
+		slices.Reverse(rev.statements)
+		if got := rev.evaluate(action, resource); got != d {
+			t.Fatalf("decision %v, but %v with the statements reversed", d, got)
+		}
+		// An Allow needs an unconditional Allow statement that matches; any matching Deny wins.
+		var allowMatch, denyMatch bool
+		for _, s := range p.statements {
+			if !s.conditional && s.matches(strings.ToLower(action), resource) {
+				allowMatch = allowMatch || s.allow
+				denyMatch = denyMatch || !s.allow
+			}
+		}
+		if want := map[bool]decision{true: explicitDeny, false: map[bool]decision{true: allowed, false: implicitDeny}[allowMatch]}[denyMatch]; d != want {
+			t.Fatalf("decision %v, want %v (a matching Allow: %v, a matching Deny: %v)", d, want, allowMatch, denyMatch)
+		}
+		// A Deny of everything, added anywhere, wins over every Allow.
+		denyAll := statement{actions: []string{"*"}, resources: []string{"*"}}
+		withDeny := &policyDoc{statements: append([]statement{denyAll}, p.statements...)}
+		if got := withDeny.evaluate(action, resource); got != explicitDeny {
+			t.Fatalf("with a Deny of everything first: %v, want an explicit deny", got)
+		}
+		withDeny.statements = append(slices.Clone(p.statements), denyAll)
+		if got := withDeny.evaluate(action, resource); got != explicitDeny {
+			t.Fatalf("with a Deny of everything last: %v, want an explicit deny", got)
+		}
 	})
 }
 
@@ -198,5 +233,64 @@ func TestAwsEscape(t *testing.T) {
 		if got := awsEscape(c.in, false); got != c.noSlash {
 			t.Errorf("awsEscape(%q, false) = %q, want %q", c.in, got, c.noSlash)
 		}
+	}
+}
+
+// TestPendingUploadLimit checks the bound on the memory of unfinished multipart uploads: parts
+// beyond it are refused, and aborting or completing an upload gives its bytes back.
+func TestPendingUploadLimit(t *testing.T) {
+	srv := NewServer()
+	defer srv.Close()
+	srv.maxPending = 3 << 20
+	srv.CreateBucket("b")
+	sign := func(method, path string, body []byte) (int, string) {
+		req, _ := http.NewRequest(method, srv.URL+path, bytes.NewReader(body))
+		v4Signer{creds: srv.BaseCredentials(), region: srv.Region(), service: "s3", now: time.Now()}.signHeader(req, body)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	create := func(key string) string {
+		_, b := sign(http.MethodPost, "/b/"+key+"?uploads", nil)
+		var res struct {
+			UploadID string `xml:"UploadId"`
+		}
+		if err := xml.Unmarshal([]byte(b), &res); err != nil || res.UploadID == "" {
+			t.Fatalf("CreateMultipartUpload: %v %s", err, b)
+		}
+		return res.UploadID
+	}
+	part := bytes.Repeat([]byte("p"), 1<<20)
+	a, b := create("a"), create("b")
+	for n := 1; n <= 2; n++ {
+		if code, body := sign(http.MethodPut, fmt.Sprintf("/b/a?partNumber=%d&uploadId=%s", n, a), part); code != 200 {
+			t.Fatalf("part %d of a: %d %s", n, code, body)
+		}
+	}
+	if code, _ := sign(http.MethodPut, "/b/b?partNumber=1&uploadId="+b, part); code != 200 {
+		t.Fatalf("part 1 of b: %d", code)
+	}
+	if code, body := sign(http.MethodPut, "/b/b?partNumber=2&uploadId="+b, part); code != 400 || !strings.Contains(body, "<Code>EntityTooLarge</Code>") {
+		t.Errorf("a part beyond the limit: %d %s, want 400 EntityTooLarge", code, body)
+	}
+	// Replacing a part does not count it twice.
+	if code, body := sign(http.MethodPut, "/b/b?partNumber=1&uploadId="+b, part); code != 200 {
+		t.Errorf("replacing part 1 of b: %d %s", code, body)
+	}
+	if code, _ := sign(http.MethodDelete, "/b/a?uploadId="+a, nil); code != 204 {
+		t.Fatalf("abort: %d", code)
+	}
+	if code, body := sign(http.MethodPut, "/b/b?partNumber=2&uploadId="+b, part); code != 200 {
+		t.Errorf("a part after an abort freed 2 MiB: %d %s", code, body)
+	}
+	srv.mu.Lock()
+	pending := srv.pendingBytes
+	srv.mu.Unlock()
+	if pending != 2<<20 {
+		t.Errorf("pending bytes %d, want %d", pending, 2<<20)
 	}
 }

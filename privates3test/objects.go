@@ -3,22 +3,24 @@ package privates3test
 import (
 	"bytes"
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 )
 
 type bucket struct {
 	objects map[string]*object
+	uploads map[string]*upload // unfinished multipart uploads, by upload ID
 }
 
 // object is one stored object. Objects are immutable once stored: a put replaces the pointer.
 type object struct {
-	body            []byte // nil for synthetic objects
+	body            []byte   // nil for synthetic and multipart objects
+	parts           [][]byte // the parts' bodies of an object made by a multipart upload
 	synthetic       bool
 	size            int64
 	etag            string // quoted
@@ -27,6 +29,8 @@ type object struct {
 	contentEncoding string
 	cacheControl    string
 	metadata        map[string]string // lower-case names without the x-amz-meta- prefix
+	checksums       map[string]string // base64 values by canonical algorithm name; nil if none
+	checksumType    string            // FULL_OBJECT or COMPOSITE
 }
 
 // ObjectOption sets a property of an object stored with [Server.PutObject] or
@@ -64,6 +68,9 @@ func (s *Server) PutObject(bucket, key string, body []byte, opts ...ObjectOption
 		body: append([]byte{}, body...),
 		size: int64(len(body)),
 		etag: `"` + hex.EncodeToString(sum[:]) + `"`,
+		// S3 computes a CRC-64/NVME checksum of every object uploaded without one.
+		checksums:    map[string]string{checksumAlgorithms[2].name: base64.StdEncoding.EncodeToString(checksumAlgorithms[2].sum(body))},
+		checksumType: "FULL_OBJECT",
 	}
 	s.store(bucket, key, o, opts)
 }
@@ -89,6 +96,24 @@ func (s *Server) PutSyntheticObject(bucket, key string, size int64, opts ...Obje
 	s.store(bucket, key, o, opts)
 }
 
+// CreateBucket creates the bucket name if it does not exist yet ([Server.PutObject] also creates
+// buckets on first use), so that it can be listed while empty. It does not count as a request.
+func (s *Server) CreateBucket(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bucketLocked(name)
+}
+
+// bucketLocked returns the bucket name, creating it if needed.
+func (s *Server) bucketLocked(name string) *bucket {
+	b := s.buckets[name]
+	if b == nil {
+		b = &bucket{objects: map[string]*object{}, uploads: map[string]*upload{}}
+		s.buckets[name] = b
+	}
+	return b
+}
+
 func (s *Server) store(bucketName, key string, o *object, opts []ObjectOption) {
 	for _, opt := range opts {
 		opt(o)
@@ -100,21 +125,23 @@ func (s *Server) store(bucketName, key string, o *object, opts []ObjectOption) {
 	o.lastModified = s.Now().UTC().Truncate(time.Second)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b := s.buckets[bucketName]
-	if b == nil {
-		b = &bucket{objects: map[string]*object{}}
-		s.buckets[bucketName] = b
-	}
-	b.objects[key] = o
+	s.bucketLocked(bucketName).objects[key] = o
 }
 
-// DeleteObject removes bucket/key if it exists. It does not count as a request.
-func (s *Server) DeleteObject(bucket, key string) {
+// deleteObject removes bucket/key if it exists.
+func (s *Server) deleteObject(bucket, key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if b := s.buckets[bucket]; b != nil {
 		delete(b.objects, key)
 	}
+}
+
+// bucketExists reports whether the bucket name exists.
+func (s *Server) bucketExists(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buckets[name] != nil
 }
 
 // lookup returns the object (nil if none) and whether the bucket exists.
@@ -180,19 +207,22 @@ func (r *syntheticReader) Read(p []byte) (int, error) {
 
 // reader returns a reader of bytes [start, start+n) of o.
 func (o *object) reader(start, n int64) io.Reader {
-	if !o.synthetic {
-		return bytes.NewReader(o.body[start : start+n])
+	switch {
+	case o.synthetic:
+		return &syntheticReader{pos: start, end: start + n}
+	case o.parts != nil:
+		var rs []io.Reader
+		for _, p := range o.parts {
+			if start < int64(len(p)) && n > 0 {
+				chunk := p[start:min(int64(len(p)), start+n)]
+				rs = append(rs, bytes.NewReader(chunk))
+				n -= int64(len(chunk))
+			}
+			start = max(0, start-int64(len(p)))
+		}
+		return io.MultiReader(rs...)
 	}
-	return &syntheticReader{pos: start, end: start + n}
-}
-
-// writeBody writes bytes [start, start+n) of o to w.
-func (o *object) writeBody(w http.ResponseWriter, start, n int64) {
-	if !o.synthetic {
-		_, _ = w.Write(o.body[start : start+n])
-		return
-	}
-	_, _ = io.CopyBuffer(w, o.reader(start, n), make([]byte, 64<<10))
+	return bytes.NewReader(o.body[start : start+n])
 }
 
 func (o *object) String() string { return fmt.Sprintf("object(%d bytes)", o.size) }

@@ -5,8 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/xml"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -31,7 +35,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.handlers.Done()
 
 	reqID := s.nextRequestID()
-	isSTS := r.URL.Path == "/" && (r.Method == http.MethodPost || r.URL.Query().Has("Action"))
+	_, virtualHosted := virtualHostBucket(r.Host)
+	isSTS := r.URL.Path == "/" && !virtualHosted && (r.Method == http.MethodPost || r.URL.Query().Has("Action"))
 	if headerSize(r) > maxHeaderBytes {
 		e := newError(http.StatusBadRequest, "RequestHeaderSectionTooLarge", "Your request header section exceeds the maximum allowed size.").
 			with("MaxSizeAllowed", strconv.Itoa(maxHeaderBytes))
@@ -60,34 +65,132 @@ func headerSize(r *http.Request) int {
 	return n
 }
 
-func (s *Server) serveS3(w http.ResponseWriter, r *http.Request, reqID string) {
-	bucketName, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	var op string
+// s3Request is an S3 request as routed: its operation, bucket and key.
+type s3Request struct {
+	op, bucket, key string
+	query           url.Values
+}
+
+// route finds the operation, bucket and key of r. Virtual-hosted requests (Host
+// bucket.localhost[:port]) name the bucket in the host, path-style ones in the path. op is ""
+// for what the fake does not serve.
+func route(r *http.Request) s3Request {
+	var sr s3Request
+	if b, ok := virtualHostBucket(r.Host); ok {
+		sr.bucket, sr.key = b, strings.TrimPrefix(r.URL.Path, "/")
+	} else {
+		sr.bucket, sr.key, _ = strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	}
+	q := r.URL.Query()
+	sr.query = q
+	switch {
+	case sr.bucket == "":
+	case sr.key == "":
+		sr.op = bucketOp(r.Method, q)
+	default:
+		sr.op = objectOp(r, q)
+	}
+	return sr
+}
+
+// virtualHostBucket returns the bucket of a virtual-hosted Host header (bucket.localhost:port).
+func virtualHostBucket(host string) (string, bool) {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	b, ok := strings.CutSuffix(host, ".localhost")
+	return b, ok && b != ""
+}
+
+// bucketSubresources are the query parameters that name a bucket configuration the fake does not
+// serve (a GET with one of them is not a listing).
+var bucketSubresources = []string{"accelerate", "acl", "analytics", "cors", "encryption", "intelligent-tiering",
+	"inventory", "lifecycle", "logging", "metrics", "notification", "object-lock", "ownershipControls", "policy",
+	"policyStatus", "publicAccessBlock", "replication", "requestPayment", "tagging", "versioning", "versions", "website"}
+
+func bucketOp(method string, q url.Values) string {
+	switch method {
+	case http.MethodHead:
+		return OpHeadBucket
+	case http.MethodGet:
+		switch {
+		case q.Has("location"):
+			return OpGetBucketLocation
+		case q.Has("uploads"):
+			return OpListMultipartUploads
+		case slices.ContainsFunc(bucketSubresources, q.Has):
+			return ""
+		case q.Get("list-type") == "2":
+			return OpListObjectsV2
+		case !q.Has("list-type"):
+			return OpListObjects
+		}
+	}
+	return ""
+}
+
+func objectOp(r *http.Request, q url.Values) string {
+	copySource := r.Header.Get("X-Amz-Copy-Source") != ""
 	switch r.Method {
 	case http.MethodGet:
-		op = OpGetObject
+		if q.Has("uploadId") {
+			return OpListParts
+		}
+		return OpGetObject
 	case http.MethodHead:
-		op = OpHeadObject
+		return OpHeadObject
 	case http.MethodPut:
-		op = OpPutObject
+		switch {
+		case q.Has("uploadId") && copySource:
+			return "" // UploadPartCopy
+		case q.Has("uploadId") || q.Has("partNumber"):
+			return OpUploadPart
+		case copySource:
+			return OpCopyObject
+		}
+		return OpPutObject
+	case http.MethodPost:
+		switch {
+		case q.Has("uploads"):
+			return OpCreateMultipartUpload
+		case q.Has("uploadId"):
+			return OpCompleteMultipartUpload
+		}
 	case http.MethodDelete:
-		op = OpDeleteObject
+		if q.Has("uploadId") {
+			return OpAbortMultipartUpload
+		}
+		return OpDeleteObject
 	}
-	if op != "" && bucketName != "" && key != "" {
-		s.count(op, key)
-		if f := s.takeFault(op, key, true); f != nil && s.applyFault(w, r, f, reqID, true) {
+	return ""
+}
+
+// Values of x-amz-content-sha256 for aws-chunked bodies.
+const (
+	streamingSigned          = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+	streamingSignedTrailer   = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+	streamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+)
+
+func (s *Server) serveS3(w http.ResponseWriter, r *http.Request, reqID string) {
+	sr := route(r)
+	if sr.op != "" {
+		s.count(sr.op, sr.key)
+		if f := s.takeFault(sr.op, sr.key, true); f != nil && s.applyFault(w, r, f, reqID, true) {
 			return
 		}
 	}
 
 	payloadHash := r.Header.Get("X-Amz-Content-Sha256")
-	if _, presigned := r.URL.Query()["X-Amz-Algorithm"]; !presigned && r.Header.Get("Authorization") != "" {
+	if _, presigned := sr.query["X-Amz-Algorithm"]; !presigned && r.Header.Get("Authorization") != "" {
 		switch {
 		case payloadHash == "":
 			writeS3Error(w, r, reqID, newError(http.StatusBadRequest, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256"))
 			return
-		case payloadHash == unsignedPayload || isHexSHA256(payloadHash):
-		case strings.HasPrefix(payloadHash, "STREAMING-"):
+		case payloadHash == unsignedPayload || isHexSHA256(payloadHash),
+			payloadHash == streamingSigned, payloadHash == streamingSignedTrailer, payloadHash == streamingUnsignedTrailer:
+		case strings.HasPrefix(payloadHash, "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD"):
 			writeS3Error(w, r, reqID, newError(http.StatusNotImplemented, "NotImplemented", "A header you provided implies functionality that is not implemented").
 				with("Header", "x-amz-content-sha256"))
 			return
@@ -102,29 +205,109 @@ func (s *Server) serveS3(w http.ResponseWriter, r *http.Request, reqID string) {
 		writeS3Error(w, r, reqID, e)
 		return
 	}
-	if op == "" {
+	if sr.op == "" {
+		if sr.bucket != "" && (r.Method == http.MethodGet || r.Method == http.MethodPut) {
+			writeS3Error(w, r, reqID, newError(http.StatusNotImplemented, "NotImplemented", "A header you provided implies functionality that is not implemented"))
+			return
+		}
 		writeS3Error(w, r, reqID, newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "The specified method is not allowed against this resource.").
-			with("Method", r.Method).with("ResourceType", "OBJECT"))
+			with("Method", r.Method).with("ResourceType", map[bool]string{true: "OBJECT", false: "BUCKET"}[sr.key != ""]))
 		return
 	}
-	if bucketName == "" || key == "" {
-		writeS3Error(w, r, reqID, newError(http.StatusNotImplemented, "NotImplemented", "A header you provided implies functionality that is not implemented"))
-		return
+	// The body of every request is read and checked against the signed payload hash (or the
+	// signatures and checksums of its aws-chunked encoding).
+	limit := int64(maxPutBytes)
+	if sr.op != OpPutObject && sr.op != OpUploadPart {
+		limit = maxXMLBody
 	}
-	// The body of every request is read and checked against the signed payload hash.
-	body, e := readBody(r, payloadHash)
+	in, e := readBody(r, payloadHash, id, limit)
 	if e != nil {
 		writeS3Error(w, r, reqID, e)
 		return
 	}
-	switch op {
-	case OpGetObject, OpHeadObject:
-		s.getObject(w, r, reqID, id, bucketName, key)
-	case OpPutObject:
-		s.putObjectHTTP(w, r, reqID, id, bucketName, key, body)
-	case OpDeleteObject:
-		s.deleteObjectHTTP(w, r, reqID, id, bucketName, key)
+	c := &s3Call{s: s, w: w, r: r, reqID: reqID, id: id, s3Request: sr, in: in}
+	if e := c.serve(); e != nil {
+		writeS3Error(w, r, reqID, e)
 	}
+}
+
+// s3Call is one S3 request being answered.
+type s3Call struct {
+	s3Request
+	s     *Server
+	w     http.ResponseWriter
+	r     *http.Request
+	reqID string
+	id    *identity
+	in    *body
+}
+
+// serve answers c with its operation; an error is written by the caller.
+func (c *s3Call) serve() *apiError {
+	switch c.op {
+	case OpGetObject, OpHeadObject:
+		return c.getObject()
+	case OpPutObject:
+		return c.putObject()
+	case OpDeleteObject:
+		return c.deleteObject()
+	case OpCopyObject:
+		return c.copyObject()
+	case OpListObjectsV2, OpListObjects:
+		return c.listObjects()
+	case OpHeadBucket, OpGetBucketLocation:
+		return c.bucketInfo()
+	case OpCreateMultipartUpload:
+		return c.createMultipartUpload()
+	case OpUploadPart:
+		return c.uploadPart()
+	case OpCompleteMultipartUpload:
+		return c.completeMultipartUpload()
+	case OpAbortMultipartUpload:
+		return c.abortMultipartUpload()
+	case OpListParts:
+		return c.listParts()
+	case OpListMultipartUploads:
+		return c.listMultipartUploads()
+	}
+	return newError(http.StatusNotImplemented, "NotImplemented", "A header you provided implies functionality that is not implemented")
+}
+
+// authorize checks that c's caller may do action on resource.
+func (c *s3Call) authorize(action, resource string) *apiError {
+	if !authorize(c.id, action, resource) {
+		return newError(http.StatusForbidden, "AccessDenied", "Access Denied")
+	}
+	return nil
+}
+
+// header sets the headers every S3 answer has.
+func (c *s3Call) header() http.Header {
+	h := c.w.Header()
+	h.Set("x-amz-request-id", c.reqID)
+	h.Set("x-amz-id-2", hostID(c.reqID))
+	h.Set("Server", "AmazonS3")
+	return h
+}
+
+// writeXML answers 200 with doc as S3's XML.
+func (c *s3Call) writeXML(doc any) *apiError {
+	b, err := xml.Marshal(doc)
+	if err != nil {
+		return newError(http.StatusInternalServerError, "InternalError", messageFor("InternalError"))
+	}
+	b = append([]byte(xml.Header), b...)
+	h := c.header()
+	h.Set("Content-Type", "application/xml")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	c.w.WriteHeader(http.StatusOK)
+	_, _ = c.w.Write(b)
+	return nil
+}
+
+// noSuchBucket is S3's answer for a bucket that does not exist.
+func noSuchBucket(name string) *apiError {
+	return newError(http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist").with("BucketName", name)
 }
 
 func isHexSHA256(s string) bool {
@@ -135,114 +318,173 @@ func isHexSHA256(s string) bool {
 	return err == nil
 }
 
-// readBody reads r's body (at most maxPutBytes) and checks it against payloadHash when that is
-// a SHA-256.
-func readBody(r *http.Request, payloadHash string) ([]byte, *apiError) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxPutBytes+1))
-	if err != nil {
-		return nil, newError(http.StatusBadRequest, "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header.")
+// body is a request body read whole, with the checksums it came with.
+type body struct {
+	data      []byte
+	checksums map[string]string // x-amz-checksum-* from headers or trailers, by canonical algorithm name
+}
+
+// readBody reads r's body (at most limit bytes once decoded) and checks it against payloadHash:
+// a SHA-256, or an aws-chunked encoding whose signatures (made with id's key) and trailing
+// checksums it verifies. The x-amz-checksum-* values sent are verified too.
+func readBody(r *http.Request, payloadHash string, id *identity, limit int64) (*body, *apiError) {
+	tooLarge := func() *apiError {
+		return newError(http.StatusBadRequest, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size (privates3test accepts "+strconv.FormatInt(limit>>20, 10)+" MiB).").
+			with("MaxSizeAllowed", strconv.FormatInt(limit, 10))
 	}
-	if len(body) > maxPutBytes {
-		return nil, newError(http.StatusBadRequest, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size (privates3test accepts 64 MiB).").
-			with("MaxSizeAllowed", strconv.Itoa(maxPutBytes))
+	in := &body{}
+	if strings.HasPrefix(payloadHash, "STREAMING-") {
+		data, trailers, e := readChunked(r, payloadHash, id, limit)
+		if e != nil {
+			return nil, e
+		}
+		in.data, in.checksums = data, trailers
+	} else {
+		data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+		if err != nil {
+			return nil, newError(http.StatusBadRequest, "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header.")
+		}
+		if int64(len(data)) > limit {
+			return nil, tooLarge()
+		}
+		if isHexSHA256(payloadHash) {
+			sum := sha256.Sum256(data)
+			if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, payloadHash) {
+				return nil, newError(http.StatusBadRequest, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.").
+					with("ClientComputedContentSHA256", payloadHash).
+					with("S3ComputedContentSHA256", got)
+			}
+		}
+		in.data = data
 	}
-	if isHexSHA256(payloadHash) {
-		sum := sha256.Sum256(body)
-		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, payloadHash) {
-			return nil, newError(http.StatusBadRequest, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.").
-				with("ClientComputedContentSHA256", payloadHash).
-				with("S3ComputedContentSHA256", got)
+	for _, alg := range checksumAlgorithms {
+		if v := r.Header.Get("X-Amz-Checksum-" + alg.name); v != "" {
+			if in.checksums == nil {
+				in.checksums = map[string]string{}
+			}
+			in.checksums[alg.name] = v
 		}
 	}
-	return body, nil
+	if e := verifyChecksums(in.checksums, in.data); e != nil {
+		return nil, e
+	}
+	return in, nil
 }
 
 // objectARN is the resource of an object in policies.
 func objectARN(bucket, key string) string { return "arn:aws:s3:::" + bucket + "/" + key }
 
-func (s *Server) accessDenied(id *identity, action, resource string) *apiError {
-	_ = id
-	_ = action
-	_ = resource
-	return newError(http.StatusForbidden, "AccessDenied", "Access Denied")
+// bucketARN is the resource of a bucket in policies.
+func bucketARN(bucket string) string { return "arn:aws:s3:::" + bucket }
+
+// readable returns the object c names if the caller may read it: AccessDenied, NoSuchBucket or
+// NoSuchKey otherwise (as on S3, without s3:ListBucket a missing key is indistinguishable from a
+// forbidden one).
+func (c *s3Call) readable(bucketName, key string) (*object, *apiError) {
+	if e := c.authorize("s3:GetObject", objectARN(bucketName, key)); e != nil {
+		return nil, e
+	}
+	o, bucketExists := c.s.lookup(bucketName, key)
+	switch {
+	case !bucketExists:
+		return nil, noSuchBucket(bucketName)
+	case o == nil && !authorize(c.id, "s3:ListBucket", bucketARN(bucketName)):
+		return nil, newError(http.StatusForbidden, "AccessDenied", "Access Denied")
+	case o == nil:
+		return nil, newError(http.StatusNotFound, "NoSuchKey", messageFor("NoSuchKey")).with("Key", key)
+	}
+	return o, nil
 }
 
-func (s *Server) getObject(w http.ResponseWriter, r *http.Request, reqID string, id *identity, bucketName, key string) {
-	if !authorize(id, "s3:GetObject", objectARN(bucketName, key)) {
-		writeS3Error(w, r, reqID, s.accessDenied(id, "s3:GetObject", objectARN(bucketName, key)))
-		return
+func (c *s3Call) getObject() *apiError {
+	o, e := c.readable(c.bucket, c.key)
+	if e != nil {
+		return e
 	}
-	o, bucketExists := s.lookup(bucketName, key)
-	if !bucketExists {
-		writeS3Error(w, r, reqID, newError(http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist").with("BucketName", bucketName))
-		return
-	}
-	if o == nil {
-		// As on S3: without s3:ListBucket, a missing key is indistinguishable from a forbidden one.
-		if !authorize(id, "s3:ListBucket", "arn:aws:s3:::"+bucketName) {
-			writeS3Error(w, r, reqID, s.accessDenied(id, "s3:GetObject", objectARN(bucketName, key)))
-			return
-		}
-		writeS3Error(w, r, reqID, newError(http.StatusNotFound, "NoSuchKey", messageFor("NoSuchKey")).with("Key", key))
-		return
-	}
-	s.serveObject(w, r, reqID, o)
+	c.s.serveObject(c.w, c.r, c.reqID, o)
+	return nil
 }
 
-func (s *Server) putObjectHTTP(w http.ResponseWriter, r *http.Request, reqID string, id *identity, bucketName, key string, body []byte) {
-	if !authorize(id, "s3:PutObject", objectARN(bucketName, key)) {
-		writeS3Error(w, r, reqID, s.accessDenied(id, "s3:PutObject", objectARN(bucketName, key)))
-		return
+// writable checks that the caller may put c's object, in an existing bucket.
+func (c *s3Call) writable() *apiError {
+	if e := c.authorize("s3:PutObject", objectARN(c.bucket, c.key)); e != nil {
+		return e
 	}
-	sum := md5.Sum(body)
-	if v := r.Header.Get("Content-Md5"); v != "" {
-		want, err := base64.StdEncoding.DecodeString(v)
-		if err != nil || len(want) != md5.Size {
-			writeS3Error(w, r, reqID, newError(http.StatusBadRequest, "InvalidDigest", "The Content-MD5 you specified was invalid."))
-			return
+	if !c.s.bucketExists(c.bucket) {
+		return noSuchBucket(c.bucket)
+	}
+	return nil
+}
+
+func (c *s3Call) putObject() *apiError {
+	if e := c.writable(); e != nil {
+		return e
+	}
+	sum := md5.Sum(c.in.data)
+	if e := checkContentMD5(c.r, sum[:]); e != nil {
+		return e
+	}
+	o := &object{body: c.in.data, size: int64(len(c.in.data)), etag: `"` + hex.EncodeToString(sum[:]) + `"`}
+	headerAttributes(c.r, o)
+	if e := o.setChecksums(c.r, c.in); e != nil {
+		return e
+	}
+	c.s.store(c.bucket, c.key, o, nil)
+	h := c.header()
+	h.Set("ETag", o.etag)
+	o.writeChecksumHeaders(h)
+	h.Set("Content-Length", "0")
+	c.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// checkContentMD5 verifies the Content-MD5 header, if any, against sum.
+func checkContentMD5(r *http.Request, sum []byte) *apiError {
+	v := r.Header.Get("Content-Md5")
+	if v == "" {
+		return nil
+	}
+	want, err := base64.StdEncoding.DecodeString(v)
+	if err != nil || len(want) != md5.Size {
+		return newError(http.StatusBadRequest, "InvalidDigest", "The Content-MD5 you specified was invalid.")
+	}
+	if string(want) != string(sum) {
+		return newError(http.StatusBadRequest, "BadDigest", "The Content-MD5 you specified did not match what we received.")
+	}
+	return nil
+}
+
+// headerAttributes sets o's content type, encoding, cache control and user metadata from r's
+// headers (aws-chunked, the transfer encoding of the body, is not kept).
+func headerAttributes(r *http.Request, o *object) {
+	o.contentType = r.Header.Get("Content-Type")
+	var enc []string
+	for e := range strings.SplitSeq(r.Header.Get("Content-Encoding"), ",") {
+		if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "aws-chunked") {
+			enc = append(enc, e)
 		}
-		if string(want) != string(sum[:]) {
-			writeS3Error(w, r, reqID, newError(http.StatusBadRequest, "BadDigest", "The Content-MD5 you specified did not match what we received."))
-			return
-		}
 	}
-	if e := checkChecksumHeaders(r, body); e != nil {
-		writeS3Error(w, r, reqID, e)
-		return
-	}
-	opts := []ObjectOption{
-		ContentType(r.Header.Get("Content-Type")),
-		ContentEncoding(r.Header.Get("Content-Encoding")),
-		CacheControl(r.Header.Get("Cache-Control")),
-	}
+	o.contentEncoding = strings.Join(enc, ",")
+	o.cacheControl = r.Header.Get("Cache-Control")
+	o.metadata = nil
 	for name, vs := range r.Header {
 		if lname := strings.ToLower(name); strings.HasPrefix(lname, "x-amz-meta-") && len(vs) > 0 {
-			opts = append(opts, Metadata(strings.TrimPrefix(lname, "x-amz-meta-"), strings.Join(vs, ",")))
+			Metadata(strings.TrimPrefix(lname, "x-amz-meta-"), strings.Join(vs, ","))(o)
 		}
 	}
-	s.PutObject(bucketName, key, body, opts...)
-	w.Header().Set("x-amz-request-id", reqID)
-	w.Header().Set("x-amz-id-2", hostID(reqID))
-	w.Header().Set("Server", "AmazonS3")
-	w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:])+`"`)
-	w.Header().Set("Content-Length", "0")
-	w.WriteHeader(http.StatusOK)
 }
 
-func (s *Server) deleteObjectHTTP(w http.ResponseWriter, r *http.Request, reqID string, id *identity, bucketName, key string) {
-	if !authorize(id, "s3:DeleteObject", objectARN(bucketName, key)) {
-		writeS3Error(w, r, reqID, s.accessDenied(id, "s3:DeleteObject", objectARN(bucketName, key)))
-		return
+func (c *s3Call) deleteObject() *apiError {
+	if e := c.authorize("s3:DeleteObject", objectARN(c.bucket, c.key)); e != nil {
+		return e
 	}
-	if _, ok := s.lookup(bucketName, key); !ok {
-		writeS3Error(w, r, reqID, newError(http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist").with("BucketName", bucketName))
-		return
+	if !c.s.bucketExists(c.bucket) {
+		return noSuchBucket(c.bucket)
 	}
-	s.DeleteObject(bucketName, key)
-	w.Header().Set("x-amz-request-id", reqID)
-	w.Header().Set("x-amz-id-2", hostID(reqID))
-	w.Header().Set("Server", "AmazonS3")
-	w.WriteHeader(http.StatusNoContent)
+	c.s.deleteObject(c.bucket, c.key)
+	c.header()
+	c.w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // serveObject answers a GET or HEAD of o as S3 does: conditionals, then Range, then the body.
@@ -293,18 +535,15 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, reqID strin
 
 	start, n := int64(0), o.size
 	status := http.StatusOK
-	if rng := r.Header.Get("Range"); rng != "" {
+	rng := r.Header.Get("Range")
+	if rng != "" {
 		a, b, ok, satisfiable := parseRange(rng, o.size)
 		switch {
 		case ok && !satisfiable:
-			h.Del("ETag")
-			h.Del("Last-Modified")
-			h.Del("Accept-Ranges")
-			h.Del("Content-Type")
-			h.Del("Content-Encoding")
-			h.Del("Cache-Control")
-			for k := range o.metadata {
-				h.Del("X-Amz-Meta-" + k)
+			for k := range h {
+				if k != "X-Amz-Request-Id" && k != "X-Amz-Id-2" && k != "Server" {
+					h.Del(k)
+				}
 			}
 			writeS3Error(w, r, reqID, newError(http.StatusRequestedRangeNotSatisfiable, "InvalidRange", "The requested range is not satisfiable").
 				with("RangeRequested", truncate(rng, 100)).
@@ -316,12 +555,16 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, reqID strin
 			h.Set("Content-Range", "bytes "+strconv.FormatInt(a, 10)+"-"+strconv.FormatInt(b, 10)+"/"+strconv.FormatInt(o.size, 10))
 		}
 	}
+	// Checksums describe the whole object: S3 sends them for whole-object reads only.
+	if strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") && status == http.StatusOK {
+		o.writeChecksumHeaders(h)
+	}
 	h.Set("Content-Length", strconv.FormatInt(n, 10))
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
 		return
 	}
-	o.writeBody(w, start, n)
+	_, _ = io.Copy(w, o.reader(start, n))
 }
 
 // parseRange parses a Range header for an object of size bytes. ok is false if the header is not
@@ -432,19 +675,4 @@ func etagMatches(v, etag string) bool {
 		}
 	}
 	return false
-}
-
-// checkChecksumHeaders verifies the x-amz-checksum-* headers the fake knows (CRC32, CRC32C,
-// SHA1, SHA256) against body; others are ignored.
-func checkChecksumHeaders(r *http.Request, body []byte) *apiError {
-	for _, alg := range checksumAlgorithms() {
-		v := r.Header.Get("X-Amz-Checksum-" + alg.name)
-		if v == "" {
-			continue
-		}
-		if got := base64.StdEncoding.EncodeToString(alg.sum(body)); got != v {
-			return newError(http.StatusBadRequest, "BadDigest", "The "+strings.ToUpper(alg.name)+" you specified did not match the calculated checksum.")
-		}
-	}
-	return nil
 }

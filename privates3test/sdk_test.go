@@ -22,40 +22,6 @@ import (
 	"github.com/privates3/privates3/privates3test"
 )
 
-// sdkClients returns S3 and STS clients of the AWS SDK for srv, with the base user's keys.
-func sdkClients(srv *privates3test.Server) (*s3.Client, *sts.Client) {
-	cfg := srv.AWSConfig()
-	cfg.RetryMaxAttempts = 1
-	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }), sts.NewFromConfig(cfg)
-}
-
-// assume assumes roleARN with the SDK and returns an S3 client using the temporary credentials.
-func assume(t *testing.T, srv *privates3test.Server, in *sts.AssumeRoleInput) (*s3.Client, *sts.AssumeRoleOutput) {
-	t.Helper()
-	_, stsc := sdkClients(srv)
-	if in.RoleSessionName == nil {
-		in.RoleSessionName = aws.String("test")
-	}
-	out, err := stsc.AssumeRole(context.Background(), in)
-	if err != nil {
-		t.Fatalf("AssumeRole: %v", err)
-	}
-	cfg := srv.AWSConfig()
-	cfg.RetryMaxAttempts = 1
-	c := out.Credentials
-	cfg.Credentials = credentials.NewStaticCredentialsProvider(*c.AccessKeyId, *c.SecretAccessKey, *c.SessionToken)
-	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }), out
-}
-
-// apiCode returns the AWS error code of err, or "" if it has none.
-func apiCode(err error) string {
-	var ae interface{ ErrorCode() string } // smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
-
 func TestSDKAssumeRoleAndGetObject(t *testing.T) {
 	for _, mode := range []struct {
 		name string
@@ -235,7 +201,12 @@ func TestSDKPutAndDeleteOverHTTP(t *testing.T) {
 	s3c, _ := sdkClients(srv)
 	ctx := context.Background()
 	body := bytes.Repeat([]byte("x"), 1000)
-	_, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("up"), Key: aws.String("a b+c"), Body: bytes.NewReader(body), ContentType: aws.String("text/plain")})
+	_, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("up"), Key: aws.String("k"), Body: bytes.NewReader(body)})
+	if apiCode(err) != "NoSuchBucket" {
+		t.Errorf("PutObject to a bucket that does not exist: %v, want NoSuchBucket", err)
+	}
+	srv.CreateBucket("up")
+	_, err = s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("up"), Key: aws.String("a b+c"), Body: bytes.NewReader(body), ContentType: aws.String("text/plain")})
 	if err != nil {
 		t.Fatalf("PutObject: %v", err)
 	}

@@ -1,20 +1,47 @@
 // Package privates3test provides fake Amazon S3 and STS servers for tests, used like
 // [net/http/httptest].
 //
-// A [Server] speaks the S3 REST API (path-style: GetObject, HeadObject, PutObject, DeleteObject)
-// and the STS query API (AssumeRole, GetCallerIdentity) on one loopback URL, as AWS does for any
-// correct client, not only for privates3:
+// A [Server] speaks the S3 REST API and the STS query API (AssumeRole, GetCallerIdentity) on one
+// loopback URL, as AWS does for any correct client (the Go, Python and JavaScript SDKs, the AWS
+// CLI), not only for privates3. In S3 it serves GetObject, HeadObject, PutObject, DeleteObject,
+// CopyObject, ListObjectsV2 and ListObjects (prefix, delimiter, max-keys, continuation-token,
+// start-after, marker, fetch-owner, encoding-type=url), HeadBucket, GetBucketLocation, and
+// multipart uploads (CreateMultipartUpload, UploadPart, CompleteMultipartUpload with S3's part
+// checks and "md5-of-md5s-N" ETag, AbortMultipartUpload, ListParts, ListMultipartUploads).
 //
 //   - It verifies SigV4 signatures, in Authorization headers and in presigned queries, over
-//     exactly the signed headers, with the payload hash checked.
+//     exactly the signed headers, with the payload hash checked; aws-chunked bodies
+//     (STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER and
+//     STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER) have every chunk and trailer signature
+//     verified and x-amz-decoded-content-length enforced.
+//   - It verifies the checksums uploads carry (x-amz-checksum-crc32, -crc32c, -crc64nvme, -sha1,
+//     -sha256, in headers or trailers, and Content-MD5), stores them (or, as S3 does, a
+//     CRC-64/NVME of its own), and returns them on GET and HEAD with x-amz-checksum-mode:
+//     ENABLED, so SDKs that validate responses are satisfied.
 //   - It issues temporary credentials (ASIA… keys with session tokens) that expire on the
 //     server's clock, and rejects expired or unknown tokens and expired presigned URLs.
 //   - It evaluates the assumed role's identity policy intersected with the session policy.
 //   - It answers with AWS's XML error shapes and codes.
 //
-// A test controls it through a clock ([Server.Advance], [Server.SetTime]), fault injection
+// A test controls it through a clock ([Server.Advance]), fault injection
 // ([Server.InjectFault]: error statuses, throttling, latency, hangs, dropped connections) and
 // request counters ([Server.Count]).
+//
+// # Addressing
+//
+// Buckets are addressed path-style (URL/bucket/key) or virtual-hosted, with the bucket in the
+// host: http://bucket.localhost:PORT/key ([Server.VirtualHost] is "localhost:PORT"). A Go SDK
+// client reaches the virtual-hosted form with BaseEndpoint "http://"+[Server.VirtualHost]() and
+// HTTPClient [Server.Client], which resolves every name under localhost to 127.0.0.1 (RFC 6761);
+// other programs need a resolver that does the same (systemd-resolved, curl and browsers do;
+// glibc without nss-myhostname does not), or else path-style: the AWS CLI with
+// "addressing_style = path" in the s3 section of its config, boto3 with
+// Config(s3={"addressing_style": "path"}), the JavaScript SDK with forcePathStyle: true, the Go
+// SDK with UsePathStyle. In every case the endpoint is [Server.URL] (for the AWS CLI and SDKs
+// that read it, AWS_ENDPOINT_URL).
+//
+// Buckets exist once [Server.CreateBucket] or [Server.PutObject] made them; PUT requests do not
+// create buckets.
 //
 // # Identities
 //
@@ -28,8 +55,8 @@
 //
 // # Time
 //
-// The server's clock ([Server.Now]) is real time plus an offset that [Server.Advance] and
-// [Server.SetTime] change. Every expiry decision uses it: the expiration of temporary
+// The server's clock ([Server.Now]) is real time plus an offset that [Server.Advance]
+// changes. Every expiry decision uses it: the expiration of temporary
 // credentials, of presigned URLs, and the Last-Modified time of new objects.
 //
 // The clock-skew check (RequestTimeTooSkewed, more than 15 minutes between the request's
@@ -55,7 +82,10 @@
 // AWS's: S3 AccessDenied, NoSuchKey, NoSuchBucket, InvalidAccessKeyId, InvalidToken,
 // ExpiredToken, SignatureDoesNotMatch, RequestTimeTooSkewed, AuthorizationHeaderMalformed,
 // AuthorizationQueryParametersError, InvalidArgument, InvalidRequest, InvalidRange,
-// PreconditionFailed, XAmzContentSHA256Mismatch, BadDigest, RequestHeaderSectionTooLarge; STS
+// PreconditionFailed, XAmzContentSHA256Mismatch, BadDigest, InvalidDigest, EntityTooSmall,
+// EntityTooLarge, InvalidPart, InvalidPartOrder, MalformedXML, IncompleteBody,
+// MissingContentLength, InvalidChunkSizeError, MalformedTrailerError, MethodNotAllowed,
+// NotImplemented, RequestHeaderSectionTooLarge; STS
 // ValidationError, AccessDenied, MalformedPolicyDocument, InvalidClientTokenId,
 // SignatureDoesNotMatch, ExpiredToken, MissingAuthenticationToken, IncompleteSignature,
 // MissingAction, InvalidAction; and whatever a [Fault] names. Answers never contain secret keys
@@ -63,10 +93,20 @@
 //
 // # Limits
 //
-// Not implemented: virtual-hosted-style addressing, bucket operations (listing, creation),
-// multipart uploads, aws-chunked (streaming) uploads, PutObject bodies over 64 MiB, policy
-// conditions, role chaining, SigV4a. Objects stored with [Server.PutSyntheticObject] have a
-// multipart-style ETag instead of an MD5.
+// Memory: objects live in memory. A PutObject or UploadPart body is at most 64 MiB (beyond,
+// EntityTooLarge), and request bodies are read whole before they are stored. Parts of unfinished
+// multipart uploads are kept in memory, at most 1 GiB per Server in all (beyond, UploadPart
+// answers EntityTooLarge); a completed upload's object holds its parts without copying them, and
+// aborting or completing frees what it does not use. Listings copy and sort the keys under the
+// prefix (fine for test buckets, not for millions of keys).
+//
+// Not implemented: ListBuckets, bucket creation and deletion over HTTP, DeleteObjects, versioning,
+// ACLs and bucket configuration (those answer NotImplemented), UploadPartCopy, GetObject by
+// partNumber, the delimiter of ListMultipartUploads, policy conditions, role chaining, SigV4a
+// (ECDSA) signatures. Chunked uploads in STREAMING-AWS4-HMAC-SHA256-PAYLOAD modes must use
+// chunks of at least 8 KiB, except the last, as on S3. A listing with max-keys=0 is an empty,
+// untruncated page. Objects stored with [Server.PutSyntheticObject] have a multipart-style ETag
+// instead of an MD5, and no checksum.
 package privates3test
 
 import (
@@ -94,14 +134,26 @@ const (
 	OpDeleteObject      = "DeleteObject"
 	OpAssumeRole        = "AssumeRole"
 	OpGetCallerIdentity = "GetCallerIdentity"
+
+	OpCopyObject              = "CopyObject"
+	OpListObjectsV2           = "ListObjectsV2"
+	OpListObjects             = "ListObjects"
+	OpHeadBucket              = "HeadBucket"
+	OpGetBucketLocation       = "GetBucketLocation"
+	OpCreateMultipartUpload   = "CreateMultipartUpload"
+	OpUploadPart              = "UploadPart"
+	OpCompleteMultipartUpload = "CompleteMultipartUpload"
+	OpAbortMultipartUpload    = "AbortMultipartUpload"
+	OpListParts               = "ListParts"
+	OpListMultipartUploads    = "ListMultipartUploads"
 )
 
 // AccountID is the AWS account of every identity of a Server.
 const AccountID = "123456789012"
 
-// InProcessURL is the URL of a Server created with [InProcess]. The host does not resolve: only
+// inProcessURL is the URL of a Server created with [InProcess]. The host does not resolve: only
 // [Server.Client] reaches the server.
-const InProcessURL = "http://privates3test.invalid"
+const inProcessURL = "http://privates3test.invalid"
 
 // DefaultRegion is the region of a Server unless [Region] says otherwise.
 const DefaultRegion = "us-east-1"
@@ -111,19 +163,13 @@ type Option func(*options)
 
 type options struct {
 	inProcess bool
-	addr      string
 	region    string
 }
 
-// InProcess makes the server listen on no socket: its URL is [InProcessURL], which does not
-// resolve, and only [Server.Client] (and [Server.AWSConfig], [Server.Config], which use it)
+// InProcess makes the server listen on no socket: its URL is "http://privates3test.invalid",
+// which does not resolve, and only [Server.Client] (and [Server.AWSConfig], [Server.Config], which use it)
 // reach it, over in-memory connections. Use it inside [testing/synctest] bubbles.
 func InProcess() Option { return func(o *options) { o.inProcess = true } }
-
-// Listen makes the server listen on addr (host:port) instead of 127.0.0.1 on a random port. The
-// host must be a loopback address or "localhost"; NewServer panics otherwise, so that a fake
-// with well-known keys never listens on a public interface.
-func Listen(addr string) Option { return func(o *options) { o.addr = addr } }
 
 // Region sets the server's region (used in signatures). If not given, [DefaultRegion].
 func Region(r string) Option { return func(o *options) { o.region = r } }
@@ -132,7 +178,7 @@ func Region(r string) Option { return func(o *options) { o.region = r } }
 // [Server.Close]. All methods are safe for concurrent use, also while requests are served.
 type Server struct {
 	// URL is the base URL of the server, "http://127.0.0.1:port" without a trailing slash, or
-	// [InProcessURL] in in-process mode. S3 buckets are addressed path-style: URL/bucket/key.
+	// "http://privates3test.invalid" in in-process mode. S3 buckets are addressed path-style: URL/bucket/key.
 	URL string
 
 	region    string
@@ -160,6 +206,9 @@ type Server struct {
 	faults   []*faultEntry
 	counts   map[string]int
 	keyCount map[[2]string]int
+	// pendingBytes is the size of the parts of every unfinished multipart upload, at most
+	// maxPending (maxPendingUploadBytes; tests lower it).
+	pendingBytes, maxPending int64
 
 	closeMu  sync.Mutex // guards closed, and handlers.Add against Close
 	closed   bool
@@ -169,7 +218,7 @@ type Server struct {
 
 // NewServer starts a fake S3 and STS server on a loopback address (127.0.0.1, random port) and
 // returns it; the caller must Close it. Like [net/http/httptest.NewServer], it panics if it cannot
-// listen, or if [Listen] names a non-loopback address; commands use [Start] instead.
+// listen; commands use [Start] instead.
 func NewServer(opts ...Option) *Server {
 	s, err := Start(opts...)
 	if err != nil {
@@ -179,23 +228,24 @@ func NewServer(opts ...Option) *Server {
 }
 
 // Start is [NewServer] for commands: it returns an error instead of panicking when it cannot
-// listen on the address given by [Listen], or when that address is not a loopback address.
+// listen.
 func Start(opts ...Option) (*Server, error) {
 	o := options{region: DefaultRegion}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	s := &Server{
-		region:    o.region,
-		inProcess: o.inProcess,
-		buckets:   map[string]*bucket{},
-		roles:     map[string]*role{},
-		sessions:  map[string]*session{},
-		tokens:    map[string]*session{},
-		counts:    map[string]int{},
-		keyCount:  map[[2]string]int{},
-		closing:   make(chan struct{}),
-		serveDone: make(chan struct{}),
+		region:     o.region,
+		inProcess:  o.inProcess,
+		buckets:    map[string]*bucket{},
+		roles:      map[string]*role{},
+		sessions:   map[string]*session{},
+		tokens:     map[string]*session{},
+		counts:     map[string]int{},
+		keyCount:   map[[2]string]int{},
+		maxPending: maxPendingUploadBytes,
+		closing:    make(chan struct{}),
+		serveDone:  make(chan struct{}),
 	}
 	s.base = aws.Credentials{
 		AccessKeyID:     "AKIA" + randomString(16, upperAlnum),
@@ -218,22 +268,16 @@ func Start(opts ...Option) (*Server, error) {
 	if o.inProcess {
 		pl := newPipeListener()
 		s.listener = pl
-		s.URL = InProcessURL
+		s.URL = inProcessURL
 		s.transport.DialContext = pl.dial
 	} else {
-		addr := o.addr
-		if addr == "" {
-			addr = "127.0.0.1:0"
-		}
-		if err := checkLoopback(addr); err != nil {
-			return nil, fmt.Errorf("privates3test: %w", err)
-		}
-		l, err := net.Listen("tcp", addr)
+		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return nil, fmt.Errorf("privates3test: failed to listen on %s: %w", addr, err)
+			return nil, fmt.Errorf("privates3test: failed to listen on 127.0.0.1: %w", err)
 		}
 		s.listener = l
 		s.URL = "http://" + l.Addr().String()
+		s.transport.DialContext = dialLocalhost
 	}
 	s.client = &http.Client{Transport: s.transport}
 	go func() {
@@ -241,22 +285,6 @@ func Start(opts ...Option) (*Server, error) {
 		_ = s.httpSrv.Serve(s.listener)
 	}()
 	return s, nil
-}
-
-// checkLoopback accepts host:port whose host is a loopback IP or "localhost".
-func checkLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("invalid listen address %q: %v", addr, err)
-	}
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("listen address %q is not a loopback address", addr)
-	}
-	return nil
 }
 
 // Close stops the server: it closes the listener and every connection, makes hanging requests
@@ -286,6 +314,32 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // connections in in-process mode. It is shared; Close closes its idle connections.
 func (s *Server) Client() *http.Client { return s.client }
 
+// VirtualHost returns "localhost:PORT" (or "localhost" in in-process mode): the bucket b is
+// addressed virtual-hosted as http://b.localhost:PORT/key. [Server.Client] resolves every name
+// under localhost to 127.0.0.1, as RFC 6761 asks of resolvers; an SDK whose BaseEndpoint is
+// "http://"+VirtualHost() and which does not use path-style addressing reaches it that way.
+func (s *Server) VirtualHost() string {
+	if s.inProcess {
+		return "localhost"
+	}
+	return "localhost" + s.URL[strings.LastIndexByte(s.URL, ':'):]
+}
+
+// dialLocalhost dials addr, resolving localhost and every name under it to 127.0.0.1.
+func dialLocalhost(ctx context.Context, network, addr string) (net.Conn, error) {
+	if host, port, err := net.SplitHostPort(addr); err == nil && isLocalhost(host) {
+		addr = net.JoinHostPort("127.0.0.1", port)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
+
+// isLocalhost reports whether host is localhost or a name under it.
+func isLocalhost(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
+}
+
 // Region returns the server's region.
 func (s *Server) Region() string { return s.region }
 
@@ -295,7 +349,8 @@ func (s *Server) BaseCredentials() aws.Credentials { return s.base }
 
 // AWSConfig returns an SDK configuration for the server: its region, the base user's credentials,
 // BaseEndpoint set to URL, and in in-process mode HTTPClient set to [Server.Client]. S3 clients
-// made from it need UsePathStyle.
+// made from it need UsePathStyle (see Addressing in the package documentation for the
+// virtual-hosted form).
 func (s *Server) AWSConfig() aws.Config {
 	cfg := aws.Config{
 		Region:       s.region,
@@ -326,14 +381,11 @@ func (s *Server) Config(bucket string) privates3.Config {
 	}
 }
 
-// Now returns the server's clock: real time plus the offset set by Advance and SetTime.
+// Now returns the server's clock: real time plus the offset set by Advance.
 func (s *Server) Now() time.Time { return time.Now().Add(time.Duration(s.offset.Load())) }
 
 // Advance moves the server's clock forward by d (backward if d is negative).
 func (s *Server) Advance(d time.Duration) { s.offset.Add(int64(d)) }
-
-// SetTime sets the server's clock to t; it then runs on from t at real-time speed.
-func (s *Server) SetTime(t time.Time) { s.offset.Store(int64(time.Until(t))) }
 
 // Count returns the number of requests received for op (one of the Op constants), whatever their
 // outcome (faults and errors included), since the server started or ResetCounts.

@@ -28,7 +28,9 @@ const (
 // identity is an authenticated caller.
 type identity struct {
 	accessKeyID string
-	session     *session // nil for the base user
+	session     *session   // nil for the base user
+	sig         *sigParams // the request's signature, for verifying aws-chunked bodies
+	secret      string     // the caller's secret key
 }
 
 func (id *identity) arn() string {
@@ -333,6 +335,7 @@ func (s *Server) authenticate(r *http.Request, service, payloadHash string) (*id
 				with("ServerTime", s.Now().UTC().Format(time.RFC3339))
 		}
 	}
+	id.sig, id.secret = p, secret
 	return id, nil
 }
 
@@ -524,11 +527,15 @@ func awsEscape(s string, encodeSlash bool) string {
 
 // signature returns the hex SigV4 signature of stringToSign.
 func signature(secret, date, region, service, stringToSign string) string {
+	return hex.EncodeToString(hmacSHA256(signingKey(secret, date, region, service), stringToSign))
+}
+
+// signingKey derives the SigV4 signing key of secret for a date, region and service.
+func signingKey(secret, date, region, service string) []byte {
 	k := hmacSHA256([]byte("AWS4"+secret), date)
 	k = hmacSHA256(k, region)
 	k = hmacSHA256(k, service)
-	k = hmacSHA256(k, "aws4_request")
-	return hex.EncodeToString(hmacSHA256(k, stringToSign))
+	return hmacSHA256(k, "aws4_request")
 }
 
 func hmacSHA256(key []byte, data string) []byte {

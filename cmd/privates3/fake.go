@@ -28,6 +28,7 @@ func runFake(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// exactly -addr (including port 0) and a busy port is an error rather than a panic.
 	srv := privates3test.NewServer(privates3test.InProcess(), privates3test.Region(o.region))
 	defer srv.Close()
+	srv.CreateBucket(o.bucket) // empty, it can be listed and uploaded to
 	if err := checkReader(ctx, srv, o.bucket); errors.Is(err, privates3.ErrInvalidConfig) {
 		return exitCode(usageError(fl, "-bucket must be a name S3 accepts: %v", err))
 	} else if err != nil {
@@ -97,6 +98,11 @@ func exports(srv *privates3test.Server, o fakeOptions, endpoint string, seeded [
 	}
 	fmt.Fprintf(&b, "unset AWS_SESSION_TOKEN AWS_PROFILE\n")
 	fmt.Fprintf(&b, "# AWS CLI older than 2.13 ignores AWS_ENDPOINT_URL: add --endpoint-url \"$AWS_ENDPOINT_URL\" (path-style).\n")
+	fmt.Fprintf(&b, "# boto3 older than 1.28 ignores it too: pass endpoint_url=os.environ[\"AWS_ENDPOINT_URL\"] to boto3.client.\n")
+	fmt.Fprintf(&b, "# Addressing: SDKs use path-style for an IP endpoint; if yours does not, ask for it (AWS CLI and boto3:\n")
+	fmt.Fprintf(&b, "# s3 addressing_style = path; JavaScript: forcePathStyle: true; Go: UsePathStyle). Virtual-hosted works too,\n")
+	fmt.Fprintf(&b, "# as http://BUCKET.localhost:PORT with the endpoint http://localhost:PORT, where *.localhost resolves to 127.0.0.1.\n")
+	fmt.Fprintf(&b, "# Served: list, get, put, copy, multipart and aws-chunked uploads with checksums; every signature is verified.\n")
 	for _, s := range seeded {
 		fmt.Fprintf(&b, "# s3://%s/: %s\n", o.bucket, s)
 	}
