@@ -373,9 +373,14 @@ func (c *Client) assumeRole(ctx context.Context, policy string, d time.Duration)
 		in.Policy = aws.String(policy)
 	}
 	c.stats.stsCalls.Add(1)
+	begin := time.Now()
 	out, err := c.sts.AssumeRole(ctx, in)
 	if err != nil {
-		return aws.Credentials{}, stsError(ctx, c.cfg.RoleARN, err, c.cfg.STSTimeout)
+		err = stsError(ctx, c.cfg.RoleARN, err, c.cfg.STSTimeout)
+	}
+	c.stsCall(ctx, begin, err)
+	if err != nil {
+		return aws.Credentials{}, err
 	}
 	cr := out.Credentials
 	if cr == nil || cr.AccessKeyId == nil || cr.SecretAccessKey == nil || cr.SessionToken == nil || cr.Expiration == nil {

@@ -75,7 +75,7 @@ func (c *Client) ReadRange(ctx context.Context, key string, off, n int64, ifMatc
 	ck := full + "\x00" + ifMatch + "\x00" + rng // cannot collide with a key: keys have no NUL
 	if e := c.cache.get(ck); e != nil {
 		c.stats.cacheHits.Add(1)
-		return (&object{cachedObject: e.obj, ctx: ctx}).public(), nil
+		return (&object{cachedObject: e.obj, c: c, ctx: ctx}).public(), nil
 	}
 	c.stats.cacheMisses.Add(1)
 	res, joined, release, err := c.gets.do(ctx, ck, false, func(ctx context.Context) (*fetched, error) {
@@ -104,7 +104,7 @@ func (c *Client) ReadRange(ctx context.Context, key string, off, n int64, ifMatc
 	if err != nil {
 		return nil, c.waitError(ctx, key, err)
 	}
-	return (&object{cachedObject: res.obj, ctx: ctx}).public(), nil
+	return (&object{cachedObject: res.obj, c: c, ctx: ctx}).public(), nil
 }
 
 // checkCall is the prologue of every call on a key: the Client is open, key is valid (the S3 key
@@ -360,7 +360,7 @@ func (o *object) get(ctx context.Context, rng, ifMatch string) (io.ReadCloser, m
 func withRetry[T any](c *Client, ctx context.Context, n *atomic.Int64, f func(context.Context) (T, error)) (T, error) {
 	used, _ := c.creds.Retrieve(ctx) // what f signs with, unless a refresh lands in between
 	n.Add(1)
-	out, err := f(ctx)
+	out, err := s3Call(c, ctx, n, f)
 	if code, _ := code(err); err == nil || !credentialCode(code) {
 		return out, err
 	}
@@ -373,7 +373,7 @@ func withRetry[T any](c *Client, ctx context.Context, n *atomic.Int64, f func(co
 		return out, rerr
 	}
 	n.Add(1)
-	return f(ctx)
+	return s3Call(c, ctx, n, f)
 }
 
 // handoff is a large object's 200 response fetched by a shared flight, waiting for one reader to
@@ -453,6 +453,7 @@ func (o *object) Read(p []byte) (int, error) {
 		}
 		n := copy(p, d[o.off:])
 		o.off += int64(n)
+		o.served(n, true)
 		return n, nil
 	}
 	if o.body == nil {
@@ -462,6 +463,7 @@ func (o *object) Read(p []byte) (int, error) {
 	}
 	n, err := o.body.Read(p)
 	o.off += int64(n)
+	o.served(n, false)
 	return n, err
 }
 
@@ -530,6 +532,7 @@ func (o *object) writeTo(w io.Writer, n int64, buf []byte) (int64, error) {
 		end := min(o.off+n, int64(len(d)))
 		m, err := w.Write(d[o.off:end])
 		o.off += int64(m)
+		o.served(m, true)
 		if err == nil && int64(m) < n {
 			err = io.ErrUnexpectedEOF
 		}

@@ -126,6 +126,15 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.c.metrics.enabled {
+		h.c.metrics.measure(h.opts.Mode, w, r, h.serve)
+		return
+	}
+	h.serve(w, r)
+}
+
+// serve is ServeHTTP without metrics.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		WriteError(w, http.StatusMethodNotAllowed)
@@ -260,7 +269,8 @@ func writeCached(w http.ResponseWriter, o *object) {
 		hdr["Last-Modified"] = vals[2:3:3]
 	}
 	w.WriteHeader(http.StatusOK)
-	w.Write(o.data)
+	n, _ := w.Write(o.data)
+	o.served(n, true)
 }
 
 // conditional reports whether h has a precondition (RFC 9110 section 13.1).

@@ -67,6 +67,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Defaults of the Config fields, for users who want to derive their own values from them.
@@ -171,6 +172,11 @@ type Config struct {
 	// Logger receives the Client's log lines; they never contain secrets. If nil, nothing is
 	// logged.
 	Logger *slog.Logger
+
+	// MeterProvider receives the Client's OpenTelemetry metrics (cache, S3 and STS calls,
+	// credentials, handler requests; listed in README.md, "Metrics and health") under the
+	// meter MeterName. If nil, no metrics are recorded (and the handler measures nothing).
+	MeterProvider metric.MeterProvider
 }
 
 // withDefaults returns cfg with every zero field set to its default.
@@ -270,6 +276,7 @@ type Client struct {
 	scoped  scopedState  // scoped.go
 
 	stats      counters
+	metrics    *metrics          // metrics.go
 	transports []*http.Transport // made by the Client (transport.go); Close closes their idle connections
 }
 
@@ -311,6 +318,12 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		}
 	}
 	c.creds = newCredentials(cfg, c.life, &c.stats, fetch, rand.Float64)
+	m, err := newMetrics(cfg.MeterProvider, c)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.metrics = m
 	c.s3 = newS3Client(awsCfg, cfg, c.httpClient("S3"), c.creds)
 	if err := c.creds.start(ctx); err != nil {
 		c.Close()
@@ -332,6 +345,7 @@ func freeFetched(f *fetched) {
 func (c *Client) Close() error {
 	c.closed.Store(true)
 	c.life.close()
+	c.metrics.close()
 	for _, t := range c.transports {
 		t.CloseIdleConnections()
 	}

@@ -22,12 +22,24 @@ import (
 // code. It fails the test if the server exits at start-up.
 func launch(t *testing.T, args ...string) (a *app, stdout, stderr *lockedBuffer, stop func() int) {
 	t.Helper()
+	return launchWith(t, nil, args...)
+}
+
+// launchWith is launch with setup (if not nil) called with the started server before it
+// serves, to change its unexported knobs.
+func launchWith(t *testing.T, setup func(*app), args ...string) (a *app, stdout, stderr *lockedBuffer, stop func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr = &lockedBuffer{}, &lockedBuffer{}
 	readyc := make(chan *app, 1)
 	exit := make(chan int, 1)
 	go func() {
-		exit <- runServe(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), stdout, stderr, func(a *app) { readyc <- a })
+		exit <- runServe(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), stdout, stderr, func(a *app) {
+			if setup != nil {
+				setup(a)
+			}
+			readyc <- a
+		})
 	}()
 	select {
 	case a = <-readyc:
@@ -43,7 +55,13 @@ func launch(t *testing.T, args ...string) (a *app, stdout, stderr *lockedBuffer,
 // that it tells the URL to open and then shuts down with exit code 0.
 func startApp(t *testing.T, args ...string) (*app, *lockedBuffer) {
 	t.Helper()
-	a, stdout, stderr, stop := launch(t, args...)
+	return startAppWith(t, nil, args...)
+}
+
+// startAppWith is startApp with a setup function, as for launchWith.
+func startAppWith(t *testing.T, setup func(*app), args ...string) (*app, *lockedBuffer) {
+	t.Helper()
+	a, stdout, stderr, stop := launchWith(t, setup, args...)
 	t.Cleanup(func() {
 		if code := stop(); code != exitOK {
 			t.Errorf("exit code %d after shutdown; stderr:\n%s", code, stderr.String())

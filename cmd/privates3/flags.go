@@ -71,6 +71,7 @@ type serveOptions struct {
 	endpoint   string
 	cacheBytes int64
 	logLevel   slog.Level
+	logFormat  string // "text" or "json"
 	maxZoom    int
 	probeKey   string
 	cloudfront bool // -mode cloudfront: the demo behind a fake CloudFront edge (mode is Proxy)
@@ -102,6 +103,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
 	fs.StringVar(&o.endpoint, "endpoint", "", "S3 and STS endpoint `URL` for S3-compatible stores and `privates3 fake` (path-style addressing)")
 	fs.Int64Var(&o.cacheBytes, "cache-bytes", privates3.DefaultCacheBytes, "memory `bytes` for cached objects (negative: no cache)")
 	level := fs.String("log-level", "info", "log `level`: debug (one line per request), info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: text (key=value lines) or json (one JSON object per line)")
 	fs.IntVar(&o.maxZoom, "max-zoom", 5, "deepest zoom `level` of the viewer, and of the generated demo tiles (0 to 8 for the demo)")
 	fs.StringVar(&o.probeKey, "probe-key", "", "`key` read at start-up to check access to -bucket; if empty, a key that need not exist")
 	fs.BoolVar(&o.pmtiles, "pmtiles", false, "demo only: pack the generated tiles into one PMTiles archive ("+demoPrefix+demoArchiveKey+") and serve them from it")
@@ -127,6 +129,9 @@ func (o *serveOptions) check(fs *flag.FlagSet, mode, level string) error {
 	}
 	if err := o.logLevel.UnmarshalText([]byte(level)); err != nil {
 		return usageError(fs, "-log-level must be debug, info, warn or error (got %q)", level)
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return usageError(fs, "-log-format must be text or json (got %q)", o.logFormat)
 	}
 	if o.pmtiles && o.bucket != "" {
 		return usageError(fs, "-pmtiles is for the demo bucket: it needs no -bucket")

@@ -18,7 +18,10 @@
 //
 //	go run ./cmd/privates3 -mode cloudfront
 //
-// Other paths: /healthz answers "ok"; /debug/privates3/stats gives the Client's Stats as JSON.
+// Other paths: /healthz answers "ok" while the process serves; /readyz answers 200 while the
+// credentials stay valid for at least a minute and the bucket is readable, else 503 with the
+// reason; /metrics exposes the library's OpenTelemetry metrics in the Prometheus text format;
+// /debug/privates3/stats gives the Client's Stats as JSON. -log-format json logs JSON lines.
 // SIGINT or SIGTERM drains the requests in flight and closes the Client.
 //
 // The fake alone, for other clients (AWS CLI, other SDKs, browsers):

@@ -30,7 +30,7 @@ func TestParseServeFlags(t *testing.T) {
 	}{
 		{name: "defaults", args: nil, check: func(t *testing.T, o serveOptions) {
 			if o.addr != "127.0.0.1:8080" || o.mode != privates3.Proxy || o.bucket != "" || o.maxZoom != 5 ||
-				o.cacheBytes != privates3.DefaultCacheBytes || o.logLevel != slog.LevelInfo {
+				o.cacheBytes != privates3.DefaultCacheBytes || o.logLevel != slog.LevelInfo || o.logFormat != "text" {
 				t.Errorf("defaults = %+v", o)
 			}
 		}},
@@ -44,7 +44,7 @@ func TestParseServeFlags(t *testing.T) {
 			check: func(t *testing.T, o serveOptions) {
 				want := serveOptions{addr: "127.0.0.1:8080", mode: privates3.Proxy, bucket: "tiles", prefix: "v1/",
 					roleARN: "arn:aws:iam::1:role/r", region: "eu-west-1", endpoint: "http://127.0.0.1:9000",
-					cacheBytes: 1000, logLevel: slog.LevelInfo, maxZoom: 18, probeKey: "0/0/0.png"}
+					cacheBytes: 1000, logLevel: slog.LevelInfo, logFormat: "text", maxZoom: 18, probeKey: "0/0/0.png"}
 				if o != want {
 					t.Errorf("got  %+v\nwant %+v", o, want)
 				}
@@ -58,6 +58,12 @@ func TestParseServeFlags(t *testing.T) {
 		}},
 		{name: "cloudfront with bucket", args: []string{"-mode", "cloudfront", "-bucket", "tiles"}, wantErr: "-mode cloudfront is a demo"},
 		{name: "bad log level", args: []string{"-log-level", "loud"}, wantErr: "-log-level must be"},
+		{name: "json logs", args: []string{"-log-format", "json"}, check: func(t *testing.T, o serveOptions) {
+			if o.logFormat != "json" {
+				t.Errorf("logFormat = %q", o.logFormat)
+			}
+		}},
+		{name: "bad log format", args: []string{"-log-format", "xml"}, wantErr: `-log-format must be text or json (got "xml")`},
 		{name: "extra argument", args: []string{"serve"}, wantErr: `unexpected argument "serve"`},
 		{name: "bad addr", args: []string{"-addr", "8080"}, wantErr: "-addr must be host:port"},
 		{name: "prefix without bucket", args: []string{"-prefix", "x/"}, wantErr: "-prefix needs -bucket"},

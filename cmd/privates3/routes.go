@@ -68,6 +68,8 @@ func (a *app) routes() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		io.WriteString(w, "ok\n")
 	})
+	mux.Handle("GET /readyz", a.readinessOf())
+	mux.Handle("GET /metrics", a.tel.handler)
 	mux.HandleFunc("GET /debug/privates3/stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, a.client.Stats())
 	})

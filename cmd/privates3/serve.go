@@ -31,9 +31,15 @@ type app struct {
 	tiles  int                   // demo tiles, rendered or being rendered
 	bucket string                // the bucket served
 	client *privates3.Client
-	cf     *cloudFrontDemo // -mode cloudfront's fake edge; nil otherwise
-	ln     net.Listener
-	url    string // http://host:port/
+	cfg    privates3.Config // the Client's
+	probe  probeFunc        // reads the bucket once (start-up and /readyz)
+	tel    *telemetry       // metrics.go
+	// readyTTL is how long /readyz reuses a probe's result (readyProbeTTL; tests change it
+	// before the server serves).
+	readyTTL time.Duration
+	cf       *cloudFrontDemo // -mode cloudfront's fake edge; nil otherwise
+	ln       net.Listener
+	url      string // http://host:port/
 }
 
 // runServe parses args, starts the server and serves until ctx is done. If ready is not nil, it is
@@ -82,10 +88,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 // start builds the Client (and the demo), checks that the bucket is readable and listens. The
 // returned app serves nothing until serveUntil runs. On error everything started is stopped.
 func start(ctx context.Context, o serveOptions, stderr io.Writer) (a *app, err error) {
-	a = &app{
-		opts: o,
-		log:  slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel})),
-	}
+	a = &app{opts: o, log: newLogger(o, stderr), readyTTL: readyProbeTTL}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -102,6 +105,10 @@ func start(ctx context.Context, o serveOptions, stderr io.Writer) (a *app, err e
 		cfg.CacheBytes = -1 // -cache-bytes 0 means no cache, not the default
 	}
 	cfg.Logger = a.log
+	if a.tel, err = newTelemetry(); err != nil {
+		return a, err
+	}
+	cfg.MeterProvider = a.tel.provider
 	// The library validates the configuration (the bucket name included) and names the field.
 	if a.client, err = privates3.New(ctx, cfg); err != nil {
 		switch {
@@ -112,7 +119,9 @@ func start(ctx context.Context, o serveOptions, stderr io.Writer) (a *app, err e
 		}
 		return a, fmt.Errorf("cannot get credentials for bucket %q: %w", cfg.Bucket, err)
 	}
-	if err := a.probe(ctx, cfg, probeKey); err != nil {
+	a.cfg = cfg
+	a.probe = func(ctx context.Context) error { return a.probeKey(ctx, probeKey) }
+	if err := a.probe(ctx); err != nil {
 		return a, err
 	}
 	if a.ln, err = net.Listen("tcp", o.addr); err != nil {
@@ -164,15 +173,24 @@ func (a *app) config(ctx context.Context) (cfg privates3.Config, probeKey string
 	return cfg, probeKey, nil
 }
 
-// probe reads key once, so that a bucket the role cannot read is reported at start-up rather
-// than at the first request.
-func (a *app) probe(ctx context.Context, cfg privates3.Config, key string) error {
+// probeFunc checks that the bucket is readable.
+type probeFunc func(ctx context.Context) error
+
+// probeKey reads the first byte of key from S3 (never from the cache), so that a bucket the role
+// cannot read is reported at start-up rather than at the first request, and /readyz sees S3
+// and STS as they are now.
+func (a *app) probeKey(ctx context.Context, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	obj, err := a.client.GetObject(ctx, key)
+	cfg := a.cfg
+	obj, err := a.client.ReadRange(ctx, key, 0, 1, "")
 	if err == nil {
 		obj.Body.Close()
-		a.log.Debug("start-up probe: object readable", "key", key)
+		a.log.Debug("probe: object readable", "key", key)
+		return nil
+	}
+	if errors.Is(err, privates3.ErrRangeNotSatisfiable) { // an empty object
+		a.log.Debug("probe: object readable (empty)", "key", key)
 		return nil
 	}
 	where := fmt.Sprintf("s3://%s/%s", cfg.Bucket, cfg.Prefix)
@@ -189,7 +207,7 @@ func (a *app) probe(ctx context.Context, cfg privates3.Config, key string) error
 		if a.opts.probeKey != "" {
 			return fmt.Errorf("probe key %q not found in %s: %w", key, where, err)
 		}
-		a.log.Debug("start-up probe: bucket readable (probe key absent, as expected)", "key", key)
+		a.log.Debug("probe: bucket readable (probe key absent, as expected)", "key", key)
 		return nil
 	case errors.Is(err, privates3.ErrAccessDenied):
 		hint := "it needs s3:GetObject on arn:aws:s3:::" + cfg.Bucket + "/" + cfg.Prefix + "*"
@@ -200,6 +218,15 @@ func (a *app) probe(ctx context.Context, cfg privates3.Config, key string) error
 	default:
 		return fmt.Errorf("cannot read %s (probe of key %q): %w", where, key, err)
 	}
+}
+
+// newLogger returns the server's logger: text or JSON lines (-log-format) at -log-level.
+func newLogger(o serveOptions, w io.Writer) *slog.Logger {
+	ho := &slog.HandlerOptions{Level: o.logLevel}
+	if o.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
 }
 
 // s3Code returns the error code of S3's answer that err wraps, or "".
@@ -222,6 +249,7 @@ func (a *app) close() {
 	if a.client != nil {
 		a.client.Close()
 	}
+	a.tel.close()
 	if a.demo != nil {
 		a.demo.close()
 	}
