@@ -557,6 +557,7 @@ func (o *object) WriteTo(w io.Writer) (int64, error) {
 		}
 		n, err := w.Write(d[o.off:])
 		o.off += int64(n)
+		o.served(n, true)
 		return int64(n), err
 	}
 	buf := copyBuffers.Get().(*[copyBufferSize]byte)
