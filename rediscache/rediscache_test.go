@@ -512,9 +512,7 @@ func TestClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	if err := c.Set(ctx, "k", []byte("v"), time.Hour); err != nil {
-		t.Fatal(err)
-	}
+	eventually(t, 5*time.Second, func() error { return c.Set(ctx, "k", []byte("v"), time.Hour) })
 	if ok, _ := c.Lease(ctx, "k", time.Minute); !ok {
 		t.Fatal("Lease not taken")
 	}
@@ -579,5 +577,91 @@ func TestInvalidOptions(t *testing.T) {
 				t.Fatalf("error shows the password: %v", err)
 			}
 		})
+	}
+}
+
+func TestBreakerAgainstRedis(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	c := newCache(t, rediscache.Options{
+		URL: srv.URL(), Timeout: 100 * time.Millisecond,
+		BreakerErrors: 3, BreakerCooldown: 300 * time.Millisecond,
+	})
+	ctx := t.Context()
+	eventually(t, 5*time.Second, func() error { return c.Set(ctx, "k", []byte("v"), time.Hour) })
+
+	srv.Stop()
+	for i := range 3 {
+		if _, err := c.Get(ctx, "k"); err == nil || errors.Is(err, rediscache.ErrUnavailable) && strings.Contains(err.Error(), "breaker") {
+			t.Fatalf("Get %d with Redis down = %v; want a Redis error", i, err)
+		}
+	}
+	if st := c.Stats(); st.BreakerOpens != 1 || st.Errors != 3 || st.Rejected != 0 {
+		t.Fatalf("Stats after 3 failures = %+v; want 1 opening, 3 errors", st)
+	}
+	// Open: refused at once, without asking Redis.
+	for range 10 {
+		prompt(t, 50*time.Millisecond, func() {
+			if _, err := c.Get(ctx, "k"); !errors.Is(err, rediscache.ErrUnavailable) {
+				t.Fatalf("Get with the breaker open = %v; want ErrUnavailable", err)
+			}
+		})
+	}
+	if st := c.Stats(); st.Rejected != 10 || st.Errors != 3 {
+		t.Fatalf("Stats = %+v; want 10 rejected, still 3 errors", st)
+	}
+	// After the cooldown one probe asks Redis, fails and opens it again.
+	time.Sleep(350 * time.Millisecond)
+	if _, err := c.Get(ctx, "k"); err == nil || strings.Contains(err.Error(), "breaker") {
+		t.Fatalf("probe = %v; want a Redis error", err)
+	}
+	if st := c.Stats(); st.BreakerOpens != 2 || st.Errors != 4 {
+		t.Fatalf("Stats after failed probe = %+v; want 2 openings, 4 errors", st)
+	}
+	// Redis is back: after the cooldown the probe succeeds and everything flows again.
+	srv.Start()
+	time.Sleep(350 * time.Millisecond)
+	eventually(t, 5*time.Second, func() error { return c.Set(ctx, "k", []byte("again"), time.Hour) })
+	for range 5 {
+		if v, err := c.Get(ctx, "k"); err != nil || string(v) != "again" {
+			t.Fatalf("Get after recovery = %q, %v", v, err)
+		}
+	}
+}
+
+func TestBreakerOpensOnTimeouts(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	ctx := t.Context()
+
+	// A foreign value of the wrong type at one key is that key's problem, not the server's.
+	d := newCache(t, rediscache.Options{URL: srv.URL(), BreakerErrors: 1})
+	eventually(t, 5*time.Second, func() error { return d.Ping(ctx) })
+	srv.cli("RPUSH", "privates3:v1:e:list", "x")
+	for range 3 {
+		if _, err := d.Get(ctx, "list"); !errors.Is(err, rediscache.ErrRedis) || !strings.Contains(err.Error(), "WRONGTYPE") {
+			t.Fatalf("Get of a list = %v; want ErrRedis WRONGTYPE", err)
+		}
+	}
+	if st := d.Stats(); st.BreakerOpens != 0 || st.Errors != 3 {
+		t.Fatalf("Stats = %+v; want no opening, 3 errors", st)
+	}
+
+	c := newCache(t, rediscache.Options{
+		URL: srv.URL(), Timeout: 50 * time.Millisecond,
+		BreakerErrors: 2, BreakerCooldown: time.Hour,
+	})
+	eventually(t, 5*time.Second, func() error { return c.Ping(ctx) })
+	srv.cli("CLIENT", "PAUSE", "2000", "ALL")
+	for range 2 {
+		if err := c.Ping(ctx); !errors.Is(err, rediscache.ErrTimeout) {
+			t.Fatalf("Ping during pause = %v; want ErrTimeout", err)
+		}
+	}
+	if err := c.Ping(ctx); !errors.Is(err, rediscache.ErrUnavailable) {
+		t.Fatalf("Ping after 2 timeouts = %v; want ErrUnavailable (breaker open)", err)
+	}
+	if st := c.Stats(); st.BreakerOpens != 1 || st.Rejected != 1 {
+		t.Fatalf("Stats = %+v; want 1 opening, 1 rejected", st)
 	}
 }

@@ -2,6 +2,7 @@ package rediscache_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -130,6 +131,9 @@ func (s *redisServer) Stop() {
 func (s *redisServer) cli(args ...string) string {
 	s.t.Helper()
 	out, err := s.tryCLI(args...)
+	if err == nil && strings.HasPrefix(out, "ERR ") {
+		err = errors.New("error reply") // redis-cli exits 0 on error replies
+	}
 	if err != nil {
 		s.t.Fatalf("redis-cli %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
