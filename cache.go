@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
 // entryOverhead is what the cache charges for one entry besides its key, body and metadata
@@ -18,13 +20,12 @@ type entryKind uint8
 const (
 	entryObject   entryKind = iota // the whole object (a complete 200 body) and its metadata
 	entryNotFound                  // S3 said the object does not exist
-	entryLarge                     // the object is too large to cache: stream it, ranges go to S3
+	entryLarge                     // the object's metadata; it is too large to cache: bytes come from S3
 )
 
-// cachedObject is an object held in memory. It is immutable once cached: every caller reads it
-// through its own reader.
-type cachedObject struct {
-	data            []byte
+// meta is an object's metadata, as S3 sent it.
+type meta struct {
+	size            int64 // of the whole object; -1 if S3 sent no length
 	contentType     string
 	contentEncoding string
 	cacheControl    string
@@ -32,13 +33,39 @@ type cachedObject struct {
 	lastModified    time.Time
 }
 
+// metaOf returns the metadata of an S3 answer's fields.
+func metaOf(size *int64, contentType, contentEncoding, cacheControl, etag *string, lastModified *time.Time) meta {
+	m := meta{
+		size: -1, contentType: aws.ToString(contentType), contentEncoding: aws.ToString(contentEncoding),
+		cacheControl: aws.ToString(cacheControl), etag: aws.ToString(etag), lastModified: aws.ToTime(lastModified),
+	}
+	if size != nil {
+		m.size = *size
+	}
+	return m
+}
+
+// public returns an Object with m's metadata and no Body.
+func (m *meta) public() Object {
+	return Object{
+		Size: m.size, ContentType: m.contentType, ContentEncoding: m.contentEncoding,
+		CacheControl: m.cacheControl, ETag: m.etag, LastModified: m.lastModified,
+	}
+}
+
+// cachedObject is an object's metadata and, for an object held in memory, its bytes. It is
+// immutable once cached: every caller reads it through its own reader.
+type cachedObject struct {
+	meta
+	data []byte // nil for an object too large to cache (entryLarge)
+}
+
 // entry is one key's cache entry. Everything but the list links and ref is immutable after the
 // entry is added: renewing an entry replaces it with a copy.
 type entry struct {
 	key     string
 	kind    entryKind
-	obj     *cachedObject // entryObject only
-	size    int64         // the object's size (entryObject, entryLarge)
+	obj     *cachedObject // nil for entryNotFound
 	expires time.Time     // fresh until then; an expired object entry is revalidated
 	charge  int64         // bytes counted against the budget
 
@@ -53,8 +80,8 @@ type entry struct {
 func (e *entry) fresh(now time.Time) bool { return now.Before(e.expires) }
 
 // newEntry returns an entry for key with its charge computed.
-func newEntry(key string, kind entryKind, obj *cachedObject, size int64, expires time.Time) *entry {
-	e := &entry{key: key, kind: kind, obj: obj, size: size, expires: expires}
+func newEntry(key string, kind entryKind, obj *cachedObject, expires time.Time) *entry {
+	e := &entry{key: key, kind: kind, obj: obj, expires: expires}
 	e.charge = entryOverhead + int64(len(key))
 	if obj != nil {
 		e.charge += int64(len(obj.data) + len(obj.contentType) + len(obj.contentEncoding) +
@@ -84,10 +111,6 @@ type cache struct {
 	list entry      // sentinel: list.next is the newest entry, list.prev the next eviction candidate
 	used int64      // sum of the entries' charges
 	n    int64      // number of entries
-
-	// fetches tracks the shared upstream fetches filling the cache (fetch.go), so that
-	// Client.Close can cancel and wait for them.
-	fetches fetchTracker
 }
 
 // newCache returns an empty cache of at most maxBytes bytes (nothing is cached if maxBytes <= 0)

@@ -91,6 +91,6 @@ func BenchmarkCacheAdd(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		e := entries[i%len(entries)]
-		c.add(newEntry(e.key, entryObject, e.obj, e.size, e.expires))
+		c.add(newEntry(e.key, entryObject, e.obj, e.expires))
 	}
 }

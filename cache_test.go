@@ -13,8 +13,8 @@ var cacheEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // objEntry returns an object entry for key with n bytes of data.
 func objEntry(key string, n int) *entry {
-	obj := &cachedObject{data: make([]byte, n), etag: `"e"`}
-	return newEntry(key, entryObject, obj, int64(n), cacheEpoch.Add(time.Minute))
+	obj := &cachedObject{meta: meta{size: int64(n), etag: `"e"`}, data: make([]byte, n)}
+	return newEntry(key, entryObject, obj, cacheEpoch.Add(time.Minute))
 }
 
 // checkCache verifies the cache's invariants: list and index hold the same entries, used and n
@@ -120,7 +120,7 @@ func TestCacheEviction(t *testing.T) {
 func TestCacheChargesOverhead(t *testing.T) {
 	var st counters
 	c := newCache(1<<20, &st)
-	c.add(newEntry("gone", entryNotFound, nil, 0, cacheEpoch))
+	c.add(newEntry("gone", entryNotFound, nil, cacheEpoch))
 	c.add(objEntry("obj", 10))
 	want := int64(entryOverhead+len("gone")) + int64(entryOverhead+len("obj")+10+len(`"e"`))
 	if got := st.cachedBytes.Load(); got != want {
@@ -129,7 +129,7 @@ func TestCacheChargesOverhead(t *testing.T) {
 	// A budget of 100 entries' overhead holds 100 empty entries, not more.
 	c = newCache(100*(entryOverhead+4), &st)
 	for i := range 1000 {
-		c.add(newEntry(fmt.Sprintf("k%03d", i), entryNotFound, nil, 0, cacheEpoch))
+		c.add(newEntry(fmt.Sprintf("k%03d", i), entryNotFound, nil, cacheEpoch))
 	}
 	checkCache(t, c, &st)
 	if got := st.cachedObjects.Load(); got != 100 {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,19 +88,17 @@ func newTestClient(t *testing.T, s *stubSTS, o testOpts) (*Client, *credentials)
 	t.Helper()
 	cfg := o.cfg
 	cfg.Bucket = "bkt"
+	if o.log != nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(o.log, nil))
+	}
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
-	c := &Client{cfg: cfg, log: cfg.Logger, now: time.Now, stop: make(chan struct{})}
-	if o.log != nil {
-		c.log = slog.New(slog.NewTextHandler(o.log, nil))
-	}
-	cr := newCredentialsUnstarted(c)
-	cr.fetch = s.fetch
+	c := &Client{cfg: cfg, log: cfg.Logger, life: newLifecycle()}
 	r := o.rand
-	cr.rand = func() float64 { return r }
-	if err := cr.start(context.Background(), c.goBackground); err != nil {
+	cr := newCredentials(cfg, c.life, &c.stats, s.fetch, func() float64 { return r })
+	if err := cr.start(context.Background()); err != nil {
 		t.Fatalf("start: %v", err)
 	}
 	c.creds = cr
@@ -162,7 +162,7 @@ func TestCredentialsRefreshTime(t *testing.T) {
 }
 
 func TestCredentialsBackoff(t *testing.T) {
-	cr := &credentials{minBackoff: time.Second, maxBackoff: time.Minute}
+	cr := &credentials{}
 	for _, tc := range []struct {
 		n    int
 		rand float64
@@ -561,19 +561,17 @@ func TestCredentialsClose(t *testing.T) {
 // A first fetch that fails makes start fail, leaving no goroutine behind.
 func TestCredentialsStartFails(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := &Client{cfg: Config{Bucket: "bkt"}.withDefaults(), now: time.Now, stop: make(chan struct{})}
-		cr := newCredentialsUnstarted(c)
+		c := &Client{cfg: Config{Bucket: "bkt"}.withDefaults(), life: newLifecycle()}
 		s := &stubSTS{fn: fail(fmt.Errorf("%w: AssumeRole: AccessDenied", ErrAccessDenied))}
-		cr.fetch = s.fetch
-		if err := cr.start(context.Background(), c.goBackground); !errors.Is(err, ErrAccessDenied) {
+		cr := newCredentials(c.cfg, c.life, &c.stats, s.fetch, rand.Float64)
+		if err := cr.start(context.Background()); !errors.Is(err, ErrAccessDenied) {
 			t.Errorf("start: %v, want ErrAccessDenied", err)
 		}
 		s.set(hang)
-		cr = newCredentialsUnstarted(c)
-		cr.fetch = s.fetch
+		cr = newCredentials(c.cfg, c.life, &c.stats, s.fetch, rand.Float64)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		if err := cr.start(ctx, c.goBackground); !errors.Is(err, context.DeadlineExceeded) {
+		if err := cr.start(ctx); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("start with a short ctx: %v, want DeadlineExceeded", err)
 		}
 		c.Close()
@@ -581,9 +579,9 @@ func TestCredentialsStartFails(t *testing.T) {
 }
 
 func TestSTSErrorMapping(t *testing.T) {
-	cr := &credentials{cfg: Config{RoleARN: "arn:aws:iam::123456789012:role/r", STSTimeout: 10 * time.Second}}
+	const role = "arn:aws:iam::123456789012:role/r"
 	live := context.Background()
-	expired, cancel := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	expired, cancel := context.WithDeadlineCause(context.Background(), time.Unix(0, 0), errFetchTimeout)
 	defer cancel()
 	api := func(code string) error {
 		return fmt.Errorf("operation error STS: AssumeRole: %w", &smithy.GenericAPIError{Code: code, Message: "msg of " + code})
@@ -607,11 +605,11 @@ func TestSTSErrorMapping(t *testing.T) {
 		{"connection refused", live, errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), ErrCredentials, "connection refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := cr.stsError(tc.ctx, tc.err)
+			err := stsError(tc.ctx, role, tc.err, 10*time.Second)
 			if !errors.Is(err, tc.want) {
 				t.Errorf("stsError = %v, want it to wrap %v", err, tc.want)
 			}
-			if !strings.Contains(err.Error(), tc.text) || !strings.Contains(err.Error(), cr.cfg.RoleARN) {
+			if !strings.Contains(err.Error(), tc.text) || !strings.Contains(err.Error(), role) {
 				t.Errorf("stsError = %q, want it to name the role and %q", err, tc.text)
 			}
 		})
@@ -631,24 +629,19 @@ func TestIsCredentialError(t *testing.T) {
 		{errors.New("ExpiredToken"), false},
 		{nil, false},
 	} {
-		if got := isCredentialError(tc.err); got != tc.want {
-			t.Errorf("isCredentialError(%v) = %v, want %v", tc.err, got, tc.want)
+		if c, _ := code(tc.err); credentialCode(c) != tc.want {
+			t.Errorf("credentialCode(code(%v)) = %v, want %v", tc.err, !tc.want, tc.want)
 		}
 	}
 }
 
 func TestAssumeRoleArguments(t *testing.T) {
-	c := &Client{cfg: Config{Bucket: "bkt"}.withDefaults(), now: time.Now, stop: make(chan struct{})}
-	if _, err := c.assumeRole(context.Background(), "", 0); !errors.Is(err, ErrCredentials) {
-		t.Errorf("assumeRole before init: %v", err)
-	}
-	c.creds = newCredentialsUnstarted(c)
+	c := &Client{cfg: Config{Bucket: "bkt"}.withDefaults()}
 	if _, err := c.assumeRole(context.Background(), "", 0); !errors.Is(err, ErrCredentials) || !strings.Contains(err.Error(), "RoleARN") {
 		t.Errorf("assumeRole without RoleARN: %v", err)
 	}
 	c.cfg.RoleARN = "arn:aws:iam::123456789012:role/r"
-	c.awsCfg = aws.Config{Region: "us-east-1"}
-	c.creds = newCredentialsUnstarted(c)
+	c.sts = newSTSClient(aws.Config{Region: "us-east-1"}, c.cfg, http.DefaultClient)
 	for _, d := range []time.Duration{time.Minute, 13 * time.Hour, -time.Second} {
 		if _, err := c.assumeRole(context.Background(), "", d); !errors.Is(err, ErrInvalidOption) {
 			t.Errorf("assumeRole(%v): %v, want ErrInvalidOption", d, err)
@@ -660,7 +653,6 @@ func TestAssumeRoleArguments(t *testing.T) {
 	if n := c.stats.stsCalls.Load(); n != 0 {
 		t.Errorf("%d STS calls for invalid arguments", n)
 	}
-	c.creds.shutdown()
 }
 
 // BenchmarkCredentialsRetrieve compares the hot path of Retrieve with the SDK's CredentialsCache,
@@ -670,10 +662,9 @@ func BenchmarkCredentialsRetrieve(b *testing.B) {
 	ctx := context.Background()
 	valid := aws.Credentials{AccessKeyID: "ASIA1", SecretAccessKey: credsTestSecret, SessionToken: "t", CanExpire: true, Expires: time.Now().Add(time.Hour)}
 	b.Run("privates3", func(b *testing.B) {
-		c := &Client{cfg: Config{Bucket: "bkt"}.withDefaults(), now: time.Now, stop: make(chan struct{})}
-		cr := newCredentialsUnstarted(c)
-		cr.fetch = func(context.Context) (aws.Credentials, error) { return valid, nil }
-		if err := cr.start(ctx, c.goBackground); err != nil {
+		c := &Client{cfg: Config{Bucket: "bkt"}.withDefaults(), life: newLifecycle()}
+		cr := newCredentials(c.cfg, c.life, &c.stats, func(context.Context) (aws.Credentials, error) { return valid, nil }, rand.Float64)
+		if err := cr.start(ctx); err != nil {
 			b.Fatal(err)
 		}
 		defer c.Close()

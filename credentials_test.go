@@ -317,18 +317,23 @@ func TestCredentialsForcedRefresh(t *testing.T) {
 					t.Errorf("credentials not replaced")
 				}
 
-				// S3 keeps rejecting: one more forced refresh, one retry, then the error.
+				// S3 keeps rejecting, fresh credentials too: within MinForcedInterval of the last
+				// forced renewal, the error at once, without an STS call; after it, one more
+				// forced renewal, one retry, then the error.
 				srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Key: "k0", Status: 400, Code: code})
-				srv.ResetCounts()
-				err := get(c, "k0")
-				if !errors.Is(err, privates3.ErrCredentials) {
-					t.Errorf("GetObject rejected twice: %v, want ErrCredentials", err)
-				}
-				if got := srv.CountKey(privates3test.OpGetObject, "k0"); got != 2 {
-					t.Errorf("%d S3 GETs, want 2", got)
-				}
-				if got := srv.Count(privates3test.OpAssumeRole); got != 1 {
-					t.Errorf("%d AssumeRole requests, want 1", got)
+				for _, tc := range []struct{ gets, roles int }{{1, 0}, {2, 1}} {
+					srv.ResetCounts()
+					err := get(c, "k0")
+					if !errors.Is(err, privates3.ErrCredentials) {
+						t.Errorf("GetObject rejected again: %v, want ErrCredentials", err)
+					}
+					if got := srv.CountKey(privates3test.OpGetObject, "k0"); got != tc.gets {
+						t.Errorf("%d S3 GETs, want %d", got, tc.gets)
+					}
+					if got := srv.Count(privates3test.OpAssumeRole); got != tc.roles {
+						t.Errorf("%d AssumeRole requests, want %d", got, tc.roles)
+					}
+					time.Sleep(privates3.MinForcedInterval)
 				}
 			})
 		})

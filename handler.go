@@ -1,8 +1,6 @@
 package privates3
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"io"
 	"mime"
@@ -11,6 +9,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -41,12 +40,6 @@ func (m Mode) String() string {
 // [HandlerOptions].CacheControl nor the object's stored Cache-Control set one. It is private
 // because the objects come from a private bucket.
 const DefaultHandlerCacheControl = "private, max-age=60"
-
-// ErrUnauthorized makes a handler answer 401 Unauthorized instead of 403 Forbidden when
-// [HandlerOptions].Authorize returns it (or an error wrapping it): return it when the request
-// carries no or invalid credentials, and any other error when the credentials are valid but not
-// allowed to read the key.
-var ErrUnauthorized = errors.New("privates3: unauthorized")
 
 // HandlerOptions configures [Client.Handler]. A nil *HandlerOptions and the zero value mean a
 // proxy that takes the key from the request path, lets every request through and uses the
@@ -190,7 +183,7 @@ func (h *handler) redirect(w http.ResponseWriter, r *http.Request, key string) {
 	hdr.Set("Location", u.URL)
 	// The redirect may be reused while the URL still works when it is followed: keep a tenth of
 	// the remaining life (at least a second) as margin for clock skew and latency.
-	left := u.Deadline.Sub(h.c.now())
+	left := time.Until(u.Deadline)
 	if maxAge := (left - left/10 - time.Second) / time.Second; maxAge > 0 {
 		hdr.Set("Cache-Control", "private, max-age="+strconv.FormatInt(int64(maxAge), 10))
 	} else {
@@ -200,147 +193,109 @@ func (h *handler) redirect(w http.ResponseWriter, r *http.Request, key string) {
 	w.WriteHeader(http.StatusTemporaryRedirect)
 }
 
-// proxy serves key's bytes.
+// proxy serves key's bytes. http.ServeContent answers conditionals and ranges for cached and
+// streamed objects alike; in front of it, Range is cleaned of what RFC 9110 says to ignore
+// (other units, invalid sets, Range on HEAD), and of multiple ranges of streamed objects, which
+// would cost one S3 request each.
 func (h *handler) proxy(w http.ResponseWriter, r *http.Request, key string) {
-	head := r.Method == http.MethodHead
-	rng := ""
-	rewrite, cachedRange := false, "" // the Range to give ServeContent instead of the client's
-	if v := header(r.Header, "Range"); v != "" && !head {
+	o, err := h.c.open(r.Context(), key, r.Method == http.MethodHead)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	rd := o.reader(r.Context())
+	defer rd.Close()
+	size := rd.size()
+	if v := header(r.Header, "Range"); v != "" {
 		n, satisfiable := rangeSpecs(v)
-		switch n {
-		case 0:
-			// Not a valid byte-range set: ignored, as RFC 9110 requires for unknown units and
-			// allows for invalid sets (ServeContent would answer 416).
+		switch {
+		case n == 0 || r.Method == http.MethodHead || n > 1 && o.data == nil:
 			r = withRange(r, "")
-		case 1:
-			// Only a single range is forwarded to S3 (for streamed objects); several are
-			// answered with the whole object there, and by ServeContent for cached objects.
-			rng = v
+		case satisfiable == "":
+			// Only empty suffixes ("-0"): one past the end makes ServeContent answer 416 (after
+			// evaluating the preconditions, as it must).
+			r = withRange(r, "bytes="+strconv.FormatInt(size, 10)+"-")
+		case satisfiable != v:
+			r = withRange(r, satisfiable)
 		}
-		rewrite, cachedRange = n > 0 && satisfiable != v, satisfiable
 	}
-	obj, err := h.c.get(r.Context(), key, getRequest{Range: rng, HeadOnly: head})
-	if err != nil {
-		if errors.Is(err, errRangeNotSatisfiable) && r.Context().Err() == nil {
-			h.unsatisfiable(w, r, key)
-			return
+	h.setHeaders(w.Header(), o, key)
+	if size < 0 { // S3 sent no length: relay what comes
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, err := io.CopyBuffer(w, onlyReader{rd}, make([]byte, copyBufferSize))
+			h.abortIf(r, err)
 		}
-		h.fail(w, r, err)
 		return
 	}
-	defer obj.Body.Close()
-
-	if obj.data != nil {
-		if rewrite {
-			if cachedRange == "" {
-				// Only unsatisfiable ranges: one past the end makes ServeContent answer 416
-				// (after evaluating the preconditions, as it must).
-				cachedRange = "bytes=" + strconv.Itoa(len(obj.data)) + "-"
-			}
-			r = withRange(r, cachedRange)
-		}
-		h.serveData(w, r, obj, key)
-		return
-	}
-
-	if h.preconditions(w, r, obj) {
-		return
-	}
-	if obj.contentRange != "" && !ifRangeMatches(r, obj) {
-		// The client asked for the range only if its copy is current, which it is not: it
-		// needs the whole object instead.
-		obj.Body.Close()
-		obj, err = h.c.get(r.Context(), key, getRequest{})
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		defer obj.Body.Close()
-		if obj.data != nil {
-			h.serveData(w, withRange(r, ""), obj, key)
-			return
-		}
-	}
-	h.stream(w, r, obj, key)
+	cw := &contentWriter{ResponseWriter: w, size: size}
+	http.ServeContent(cw, r, "", o.lastModified, rd)
+	h.abortIf(r, cw.err)
 }
 
-// serveData serves an object held in memory. Range requests go through http.ServeContent, which
-// does single and multiple ranges, If-Range and the preconditions; everything else is answered
-// directly, which saves ServeContent's copy buffer on the hot path of small cached objects.
-func (h *handler) serveData(w http.ResponseWriter, r *http.Request, obj *Object, key string) {
-	if r.Method == http.MethodGet && header(r.Header, "Range") != "" {
-		h.setHeaders(w.Header(), obj, key, -1) // ServeContent sets Content-Length
-		if obj.ContentEncoding != "" {
-			// ServeContent omits Content-Length for encoded content without a range.
-			w = &lengthWriter{ResponseWriter: w, n: len(obj.data)}
-		}
-		http.ServeContent(w, r, "", obj.LastModified, bytes.NewReader(obj.data))
+// abortIf aborts the response if copying its body failed: the status is sent, so the client
+// must see a broken response (http.ErrAbortHandler closes the connection or resets the
+// stream), never a short one that looks complete.
+func (h *handler) abortIf(r *http.Request, err error) {
+	if err == nil {
 		return
 	}
-	if h.preconditions(w, r, obj) {
-		return
+	if r.Context().Err() != nil {
+		h.c.log.DebugContext(r.Context(), "privates3: handler: client gone while streaming", "err", err)
+	} else {
+		h.c.log.WarnContext(r.Context(), "privates3: handler: streaming aborted", "err", err)
 	}
-	h.setHeaders(w.Header(), obj, key, int64(len(obj.data)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		w.Write(obj.data)
-	}
+	panic(http.ErrAbortHandler)
 }
 
-// stream relays a streamed object's body (or the range S3 answered).
-func (h *handler) stream(w http.ResponseWriter, r *http.Request, obj *Object, key string) {
-	hdr := w.Header()
-	status, length := http.StatusOK, obj.Size
-	if obj.contentRange != "" {
-		first, last, ok := parseContentRange(obj.contentRange)
-		if !ok {
-			h.c.log.WarnContext(r.Context(), "privates3: handler: malformed Content-Range from S3")
-			writeError(w, http.StatusBadGateway)
-			return
-		}
-		status, length = http.StatusPartialContent, last-first+1
-		hdr.Set("Content-Range", obj.contentRange)
-	}
-	h.setHeaders(hdr, obj, key, length)
-	w.WriteHeader(status)
-	if r.Method == http.MethodHead {
-		return
-	}
-	n, err := io.Copy(w, obj.Body)
-	if err == nil && n != length {
-		err = io.ErrUnexpectedEOF
-	}
-	if err != nil {
-		// The status is sent: all that is left is to cut the response short, which net/http does
-		// when fewer than Content-Length bytes were written.
-		if r.Context().Err() != nil {
-			h.c.log.DebugContext(r.Context(), "privates3: handler: client gone while streaming", "written", n)
-		} else {
-			h.c.log.WarnContext(r.Context(), "privates3: handler: streaming aborted", "written", n, "err", err)
-		}
-	}
+// copyBufferSize is the buffer of a streamed object's copy: large enough that a fast S3
+// connection is not throttled by small reads and writes.
+const copyBufferSize = 256 << 10
+
+var copyBuffers = sync.Pool{New: func() any { return new([copyBufferSize]byte) }}
+
+// contentWriter is the ResponseWriter http.ServeContent writes to. It adds Content-Length to a
+// 200 whose Content-Encoding made ServeContent leave it out; it hands the body's copy to the
+// object's reader, telling it how many bytes ServeContent will read (so a ranged GET asks S3 for
+// exactly those), and remembers a failed copy, which ServeContent would ignore.
+type contentWriter struct {
+	http.ResponseWriter
+	size int64
+	err  error
 }
 
-// unsatisfiable answers a GET whose range S3 could not satisfy: 416 with the object's size, unless
-// a precondition decides first (RFC 9110 evaluates them before Range).
-func (h *handler) unsatisfiable(w http.ResponseWriter, r *http.Request, key string) {
-	obj, err := h.c.get(r.Context(), key, getRequest{HeadOnly: true})
-	if err != nil {
-		h.fail(w, r, err)
-		return
+func (cw *contentWriter) WriteHeader(status int) {
+	if h := cw.Header(); status == http.StatusOK && h["Content-Length"] == nil {
+		h["Content-Length"] = []string{strconv.FormatInt(cw.size, 10)}
 	}
-	obj.Body.Close()
-	if h.preconditions(w, r, obj) {
-		return
-	}
-	if !ifRangeMatches(r, obj) {
-		// The range would have been ignored: serve the whole object.
-		h.proxy(w, withRange(r, ""), key)
-		return
-	}
-	w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(obj.Size, 10))
-	writeError(w, http.StatusRequestedRangeNotSatisfiable)
+	cw.ResponseWriter.WriteHeader(status)
 }
+
+// ReadFrom implements io.ReaderFrom, which io.CopyN (ServeContent's copy) uses.
+func (cw *contentWriter) ReadFrom(src io.Reader) (int64, error) {
+	lr, ok := src.(*io.LimitedReader)
+	rd, isReader := (*reader)(nil), false
+	if ok {
+		rd, isReader = lr.R.(*reader)
+	}
+	buf := copyBuffers.Get().(*[copyBufferSize]byte)
+	defer copyBuffers.Put(buf)
+	var n int64
+	var err error
+	if isReader {
+		n, err = rd.writeTo(cw.ResponseWriter, lr.N, buf[:])
+		lr.N -= n
+	} else { // the parts of a multipart/byteranges answer
+		n, err = io.CopyBuffer(cw.ResponseWriter, onlyReader{src}, buf[:])
+	}
+	if err != nil && cw.err == nil {
+		cw.err = err
+	}
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (cw *contentWriter) Unwrap() http.ResponseWriter { return cw.ResponseWriter }
 
 // withRange returns a shallow copy of r with its Range header set to v, or without Range and
 // If-Range if v is empty.
@@ -357,168 +312,43 @@ func withRange(r *http.Request, v string) *http.Request {
 	return r2
 }
 
-// setHeaders sets the representation headers of obj, and nothing else from S3, plus
-// Content-Length if length >= 0.
-func (h *handler) setHeaders(hdr http.Header, obj *Object, key string, length int64) {
-	ct := obj.ContentType
+// setHeaders sets the representation headers of o, and nothing else from S3.
+// http.ServeContent adds Last-Modified, Content-Length, Content-Range and Accept-Ranges.
+func (h *handler) setHeaders(hdr http.Header, o *object, key string) {
+	ct := o.contentType
 	if ct == "" || ct == "binary/octet-stream" { // S3's default: no type was given on upload
 		ct = mime.TypeByExtension(path.Ext(key))
 	}
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	cc := h.cacheControl(obj)
 	// One backing array for the values, and canonical keys set directly: this is the hot path
-	// of every cached response. Callers may add Content-Length and Content-Range to it.
-	vals := make([]string, 0, 9)
+	// of every cached response.
+	vals := make([]string, 0, 5)
 	set := func(k, v string) {
 		vals = append(vals, v)
 		hdr[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	set("Content-Type", ct)
-	if obj.ContentEncoding != "" {
-		set("Content-Encoding", obj.ContentEncoding)
+	if o.contentEncoding != "" {
+		set("Content-Encoding", o.contentEncoding)
 	}
-	if obj.ETag != "" {
-		set("Etag", obj.ETag)
+	if o.etag != "" {
+		set("Etag", o.etag)
 	}
-	if !obj.LastModified.IsZero() {
-		set("Last-Modified", obj.LastModified.UTC().Format(http.TimeFormat))
-	}
-	set("Cache-Control", cc)
-	set("Accept-Ranges", "bytes")
+	set("Cache-Control", h.cacheControl(o))
 	set("X-Content-Type-Options", "nosniff")
-	if length >= 0 {
-		set("Content-Length", strconv.FormatInt(length, 10))
-	}
 }
 
-// cacheControl returns the Cache-Control header of obj's answers.
-func (h *handler) cacheControl(obj *Object) string {
+// cacheControl returns the Cache-Control header of o's answers.
+func (h *handler) cacheControl(o *object) string {
 	switch {
 	case h.opts.CacheControl != "":
 		return h.opts.CacheControl
-	case obj.CacheControl != "":
-		return obj.CacheControl
+	case o.cacheControl != "":
+		return o.cacheControl
 	}
 	return DefaultHandlerCacheControl
-}
-
-// preconditions evaluates the conditional headers of r against obj in the order of RFC 9110
-// section 13.2.2 and, when one decides the answer (304 or 412), writes it and reports true.
-// Nothing is written otherwise.
-func (h *handler) preconditions(w http.ResponseWriter, r *http.Request, obj *Object) bool {
-	hdr := r.Header
-	lastMod := obj.LastModified.Truncate(time.Second)
-	if v := header(hdr, "If-Match"); v != "" {
-		if !etagListMatches(v, obj.ETag, false) {
-			writeError(w, http.StatusPreconditionFailed)
-			return true
-		}
-	} else if v := header(hdr, "If-Unmodified-Since"); v != "" && !lastMod.IsZero() {
-		if t, err := http.ParseTime(v); err == nil && lastMod.After(t) {
-			writeError(w, http.StatusPreconditionFailed)
-			return true
-		}
-	}
-	if v := header(hdr, "If-None-Match"); v != "" {
-		if etagListMatches(v, obj.ETag, true) {
-			h.notModified(w, obj)
-			return true
-		}
-	} else if v := header(hdr, "If-Modified-Since"); v != "" && !lastMod.IsZero() {
-		if t, err := http.ParseTime(v); err == nil && !lastMod.After(t) {
-			h.notModified(w, obj)
-			return true
-		}
-	}
-	return false
-}
-
-// notModified writes 304 with the headers RFC 9110 section 15.4.5 asks for: the validator the
-// client compares (ETag, else Last-Modified) and Cache-Control; no representation metadata.
-func (h *handler) notModified(w http.ResponseWriter, obj *Object) {
-	hdr := w.Header()
-	if obj.ETag != "" {
-		hdr["Etag"] = []string{obj.ETag}
-	} else if !obj.LastModified.IsZero() {
-		hdr["Last-Modified"] = []string{obj.LastModified.UTC().Format(http.TimeFormat)}
-	}
-	hdr["Cache-Control"] = []string{h.cacheControl(obj)}
-	w.WriteHeader(http.StatusNotModified)
-}
-
-// etagListMatches reports whether the If-Match or If-None-Match value list contains etag ("*"
-// matches any existing object). weak selects weak comparison (If-None-Match), else strong (a
-// weak tag matches nothing). A malformed list stops matching at the first malformed element.
-func etagListMatches(list, etag string, weak bool) bool {
-	for {
-		list = textproto.TrimString(list)
-		if list == "" {
-			return false
-		}
-		if list[0] == ',' {
-			list = list[1:]
-			continue
-		}
-		if list[0] == '*' {
-			return true
-		}
-		tag, rest, ok := cutETag(list)
-		if !ok {
-			return false
-		}
-		if weak {
-			if etag != "" && strings.TrimPrefix(tag, "W/") == strings.TrimPrefix(etag, "W/") {
-				return true
-			}
-		} else if strongETagEqual(tag, etag) {
-			return true
-		}
-		list = rest
-	}
-}
-
-func strongETagEqual(a, b string) bool {
-	return a == b && strings.HasPrefix(a, `"`)
-}
-
-// cutETag splits the entity tag at the start of s (`"x"` or `W/"x"`) from the rest.
-func cutETag(s string) (tag, rest string, ok bool) {
-	i := 0
-	if strings.HasPrefix(s, "W/") {
-		i = 2
-	}
-	if len(s) < i+2 || s[i] != '"' {
-		return "", "", false
-	}
-	end := strings.IndexByte(s[i+1:], '"')
-	if end < 0 {
-		return "", "", false
-	}
-	end += i + 2
-	for j := i + 1; j < end-1; j++ {
-		if ch := s[j]; ch < 0x21 || ch == 0x7f {
-			return "", "", false
-		}
-	}
-	return s[:end], s[end:], true
-}
-
-// ifRangeMatches reports whether a range request may be answered with the range: true without
-// If-Range, else whether If-Range names obj's strong ETag or exactly its Last-Modified.
-func ifRangeMatches(r *http.Request, obj *Object) bool {
-	v := header(r.Header, "If-Range")
-	if v == "" {
-		return true
-	}
-	v = textproto.TrimString(v)
-	if strings.HasPrefix(v, `"`) || strings.HasPrefix(v, "W/") {
-		tag, rest, ok := cutETag(v)
-		return ok && textproto.TrimString(rest) == "" && strongETagEqual(tag, obj.ETag)
-	}
-	t, err := http.ParseTime(v)
-	return err == nil && !obj.LastModified.IsZero() && t.Unix() == obj.LastModified.Unix()
 }
 
 // rangeSpecs checks a Range header value: n is the number of byte ranges in it, 0 if it is not a
@@ -606,67 +436,22 @@ func parseDigits(s string) (int64, bool) {
 	return n, true
 }
 
-// parseContentRange parses "bytes a-b/size" (size may be "*").
-func parseContentRange(v string) (first, last int64, ok bool) {
-	spec, ok := strings.CutPrefix(v, "bytes ")
-	if !ok {
-		return 0, 0, false
-	}
-	spec, _, ok = strings.Cut(spec, "/")
-	if !ok {
-		return 0, 0, false
-	}
-	a, b, ok := strings.Cut(spec, "-")
-	if !ok {
-		return 0, 0, false
-	}
-	first, ok1 := parseDigits(a)
-	last, ok2 := parseDigits(b)
-	if !ok1 || !ok2 || first > last {
-		return 0, 0, false
-	}
-	return first, last, true
-}
-
-// fail answers err with a fixed status and text, or nothing if the client has gone away.
+// fail answers err with a fixed status and text (statusOf), or nothing if the client has gone
+// away.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	ctx := r.Context()
 	if ctx.Err() != nil {
 		h.c.log.DebugContext(ctx, "privates3: handler: client gone", "err", err)
 		return
 	}
-	var status int
+	status := statusOf(err)
 	switch {
-	case errors.Is(err, ErrInvalidKey):
-		status = http.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
-		status = http.StatusNotFound
-	case errors.Is(err, ErrCredentials):
-		// The Client has no valid credentials (STS refused, failed or hung): an upstream failure,
-		// not the client's fault, whatever STS's own code was. Logged below, with the cause.
-		status = http.StatusBadGateway
-		if errors.Is(err, ErrTimeout) {
-			status = http.StatusGatewayTimeout
-		}
-	case errors.Is(err, ErrAccessDenied):
+	case status == http.StatusForbidden:
 		// Usually a policy mistake: worth one line naming S3's code (in err's text).
 		h.c.log.WarnContext(ctx, "privates3: handler: access denied by AWS", "err", err)
-		status = http.StatusForbidden
-	case errors.Is(err, ErrThrottled):
-		w.Header().Set("Retry-After", retryAfterSeconds)
-		status = http.StatusServiceUnavailable
-	case errors.Is(err, ErrClosed):
-		status = http.StatusServiceUnavailable
-	case errors.Is(err, ErrInvalidOption):
-		// HandlerOptions.Presign is out of range: the server's mistake, not the client's.
+	case status == http.StatusInternalServerError:
 		h.c.log.ErrorContext(ctx, "privates3: handler: invalid HandlerOptions", "err", err)
-		status = http.StatusInternalServerError
-	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		status = http.StatusGatewayTimeout
-	default:
-		status = http.StatusBadGateway
-	}
-	if status == http.StatusBadGateway || status == http.StatusGatewayTimeout || errors.Is(err, ErrThrottled) {
+	case status == http.StatusBadGateway, status == http.StatusGatewayTimeout, errors.Is(err, ErrThrottled):
 		h.c.log.WarnContext(ctx, "privates3: handler: upstream failure", "status", status, "err", err)
 	}
 	writeError(w, status)
@@ -681,29 +466,16 @@ func header(h http.Header, k string) string {
 	return ""
 }
 
-// writeError writes status with its standard text as a plain-text body.
+// writeError writes status with its standard text as a plain-text body (and Retry-After with a
+// 503).
 func writeError(w http.ResponseWriter, status int) {
 	hdr := w.Header()
+	if status == http.StatusServiceUnavailable {
+		hdr.Set("Retry-After", retryAfterSeconds)
+	}
 	hdr.Set("Content-Type", textPlain)
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	io.WriteString(w, http.StatusText(status)+"\n")
 }
-
-// lengthWriter sets Content-Length on a 200 answer without one (ServeContent leaves it out when
-// Content-Encoding is set), so that encoded objects are not sent chunked.
-type lengthWriter struct {
-	http.ResponseWriter
-	n int
-}
-
-func (lw *lengthWriter) WriteHeader(status int) {
-	if status == http.StatusOK && lw.Header().Get("Content-Length") == "" {
-		lw.Header().Set("Content-Length", strconv.Itoa(lw.n))
-	}
-	lw.ResponseWriter.WriteHeader(status)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (lw *lengthWriter) Unwrap() http.ResponseWriter { return lw.ResponseWriter }

@@ -871,39 +871,6 @@ func TestHandlerParsers(t *testing.T) {
 			t.Errorf("RangeSpecs(%q) = %d, %q; want %d, %q", tt.v, n, satisfiable, tt.n, tt.satisfiable)
 		}
 	}
-	for _, tt := range []struct {
-		list, etag string
-		weak, want bool
-	}{
-		{`"a"`, `"a"`, false, true},
-		{`"b", "a"`, `"a"`, false, true},
-		{`W/"a"`, `"a"`, false, false},
-		{`W/"a"`, `"a"`, true, true},
-		{`"a"`, `W/"a"`, false, false},
-		{`*`, `"a"`, false, true},
-		{`"b"`, `"a"`, true, false},
-		{`a`, `"a"`, true, false},
-		{`"a`, `"a"`, true, false},
-		{`, ,"a"`, `"a"`, true, true},
-		{`"a"`, ``, true, false},
-	} {
-		if got := privates3.ETagListMatches(tt.list, tt.etag, tt.weak); got != tt.want {
-			t.Errorf("ETagListMatches(%q, %q, %v) = %v, want %v", tt.list, tt.etag, tt.weak, got, tt.want)
-		}
-	}
-	for _, tt := range []struct {
-		v           string
-		first, last int64
-		ok          bool
-	}{
-		{"bytes 0-9/10", 0, 9, true}, {"bytes 5-5/*", 5, 5, true}, {"bytes 9-0/10", 0, 0, false},
-		{"bytes */10", 0, 0, false}, {"0-9/10", 0, 0, false}, {"bytes 0-9", 0, 0, false},
-	} {
-		first, last, ok := privates3.ParseContentRange(tt.v)
-		if ok != tt.ok || ok && (first != tt.first || last != tt.last) {
-			t.Errorf("ParseContentRange(%q) = %d, %d, %v", tt.v, first, last, ok)
-		}
-	}
 }
 
 // hRecordingWriter records whether anything was written.

@@ -2,12 +2,8 @@ package privates3
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -25,9 +21,6 @@ const (
 	// MaxDefaultPresignWindow caps the window derived from the expiry when PresignOptions.Window
 	// is zero.
 	MaxDefaultPresignWindow = time.Hour
-	// DefaultScopedDuration is the lifetime of scoped credentials when the requested duration is
-	// zero.
-	DefaultScopedDuration = time.Hour
 )
 
 // Internal bounds of the Presign and ScopedCredentials memories.
@@ -35,8 +28,6 @@ const (
 	// defaultPresignEntries bounds one generation of remembered URLs; at most twice as many are
 	// held (a URL with a session token is about 1.5 KB, so at most about 6 MB).
 	defaultPresignEntries = 2048
-	// defaultScopedEntries bounds the number of prefixes with remembered scoped credentials.
-	defaultScopedEntries = 1024
 	// refreshRetryInterval is how long Presign waits before asking again for fresher credentials
 	// after a refresh that could not give the guaranteed minimum life.
 	refreshRetryInterval = time.Minute
@@ -266,7 +257,7 @@ func (c *Client) Presign(ctx context.Context, key string, opts *PresignOptions) 
 	if err != nil {
 		return PresignedURL{}, err
 	}
-	now := c.now()
+	now := time.Now()
 	start := now.Truncate(prm.window).UTC()
 	want := now.Add(prm.expiry - prm.window) // the guaranteed minimum deadline
 	k := presignKey{
@@ -344,7 +335,7 @@ func (c *Client) presignCredentials(ctx context.Context, cur aws.Credentials, li
 	}
 	got, err := c.creds.validFor(ctx, life)
 	if err != nil {
-		if !cur.CanExpire || cur.Expires.After(c.now()) {
+		if !cur.CanExpire || cur.Expires.After(time.Now()) {
 			c.log.Warn("privates3: presign: refreshing credentials failed; signing with the current ones", "error", err)
 			got = cur
 		} else {
@@ -357,386 +348,4 @@ func (c *Client) presignCredentials(ctx context.Context, cur aws.Credentials, li
 		p.shortMu.Unlock()
 	}
 	return got, nil
-}
-
-// ScopedCredentials are temporary AWS credentials that allow only s3:GetObject on the objects of
-// Bucket whose keys start with Prefix, for clients that read from S3 themselves.
-//
-// SecretAccessKey and SessionToken are secrets: printing the value with the fmt package or
-// logging it with log/slog shows them as "REDACTED". Marshal the fields explicitly where they
-// must be sent (as [Client.CredentialsHandler] does).
-type ScopedCredentials struct {
-	AccessKeyID     string
-	SecretAccessKey string
-	SessionToken    string
-	Expires         time.Time // the credentials stop working at this time
-	Bucket          string    // the bucket they may read
-	Prefix          string    // the S3 key prefix they may read (Config.Prefix included)
-	Region          string    // the bucket's region
-}
-
-const redacted = "REDACTED"
-
-// String returns a description of s with its secrets redacted.
-func (s ScopedCredentials) String() string {
-	return fmt.Sprintf("ScopedCredentials{AccessKeyID:%s SecretAccessKey:%s SessionToken:%s Expires:%s Bucket:%s Prefix:%q Region:%s}",
-		s.AccessKeyID, redactedIf(s.SecretAccessKey), redactedIf(s.SessionToken),
-		s.Expires.UTC().Format(time.RFC3339), s.Bucket, s.Prefix, s.Region)
-}
-
-// GoString returns a Go-syntax description of s with its secrets redacted.
-func (s ScopedCredentials) GoString() string {
-	return fmt.Sprintf("privates3.ScopedCredentials{AccessKeyID:%q, SecretAccessKey:%q, SessionToken:%q, Expires:%q, Bucket:%q, Prefix:%q, Region:%q}",
-		s.AccessKeyID, redactedIf(s.SecretAccessKey), redactedIf(s.SessionToken),
-		s.Expires.UTC().Format(time.RFC3339), s.Bucket, s.Prefix, s.Region)
-}
-
-// Format implements fmt.Formatter so that no verb (%v, %+v, %s, %q, %x, %d, ...) prints the
-// secrets: %#v prints GoString, every other verb String.
-func (s ScopedCredentials) Format(f fmt.State, verb rune) {
-	if verb == 'v' && f.Flag('#') {
-		fmt.Fprint(f, s.GoString())
-		return
-	}
-	fmt.Fprint(f, s.String())
-}
-
-// LogValue implements slog.LogValuer: the secrets are logged as "REDACTED".
-func (s ScopedCredentials) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("access_key_id", s.AccessKeyID),
-		slog.String("secret_access_key", redactedIf(s.SecretAccessKey)),
-		slog.String("session_token", redactedIf(s.SessionToken)),
-		slog.Time("expires", s.Expires),
-		slog.String("bucket", s.Bucket),
-		slog.String("prefix", s.Prefix),
-		slog.String("region", s.Region),
-	)
-}
-
-func redactedIf(secret string) string {
-	if secret == "" {
-		return ""
-	}
-	return redacted
-}
-
-// scopedKey identifies shared scoped credentials.
-type scopedKey struct {
-	prefix string // full S3 prefix
-	d      time.Duration
-}
-
-// scopedFlight is one AssumeRole for a scoped key, shared by every caller that asks while it runs,
-// and its result, shared until near expiry.
-type scopedFlight struct {
-	done  chan struct{} // closed when creds and err are set
-	creds ScopedCredentials
-	err   error
-}
-
-// scopedState is the ScopedCredentials side of a Client. The zero value is ready to use.
-type scopedState struct {
-	// max bounds the number of remembered prefixes; if zero, defaultScopedEntries.
-	max int
-
-	mu sync.Mutex // guards m
-	m  map[scopedKey]*scopedFlight
-}
-
-// reusable reports whether credentials issued for duration d may still be handed out: they have
-// at least half of d left.
-func reusable(cr ScopedCredentials, d time.Duration, now time.Time) bool {
-	return cr.Expires.Sub(now) >= d/2
-}
-
-// evictLocked makes room for one more entry: it drops finished entries that are failed or no
-// longer reusable, then, if still full, arbitrary finished ones. Flights in progress stay.
-func (s *scopedState) evictLocked(now time.Time) {
-	limit := s.max
-	if limit <= 0 {
-		limit = defaultScopedEntries
-	}
-	if len(s.m) < limit {
-		return
-	}
-	for k, f := range s.m {
-		select {
-		case <-f.done:
-			if f.err != nil || !reusable(f.creds, k.d, now) {
-				delete(s.m, k)
-			}
-		default:
-		}
-	}
-	for k, f := range s.m {
-		if len(s.m) < limit {
-			return
-		}
-		select {
-		case <-f.done:
-			delete(s.m, k)
-		default:
-		}
-	}
-}
-
-// scopedPrefix validates prefix (relative to Config.Prefix) and returns the full S3 prefix.
-// Errors wrap ErrInvalidKey.
-func (c *Client) scopedPrefix(prefix string) (string, error) {
-	full := c.cfg.Prefix + prefix
-	if len(full) >= MaxKeyLength {
-		return "", fmt.Errorf("%w: prefix longer than %d bytes (got %d)", ErrInvalidKey, MaxKeyLength-1, len(full))
-	}
-	// IAM resource wildcards and policy variables would widen the policy beyond the prefix.
-	if i := strings.IndexAny(prefix, "*?$"); i >= 0 {
-		return "", fmt.Errorf("%w: prefix contains %q at offset %d", ErrInvalidKey, prefix[i], i)
-	}
-	if full != "" {
-		// The prefix must be the start of a valid key: no "..", ".", empty segments or control
-		// bytes, so it cannot reach outside Config.Prefix.
-		if err := validateKey(full + "x"); err != nil {
-			return "", fmt.Errorf("prefix: %w", err)
-		}
-		if last := full[strings.LastIndexByte(full, '/')+1:]; last == "." || last == ".." {
-			return "", fmt.Errorf("%w: prefix: %q path segment", ErrInvalidKey, last)
-		}
-	}
-	return full, nil
-}
-
-// scopedPolicy returns the session policy allowing s3:GetObject under the full prefix.
-func (c *Client) scopedPolicy(full string) string {
-	partition := "aws"
-	if parts := strings.SplitN(c.cfg.RoleARN, ":", 3); len(parts) == 3 && parts[1] != "" {
-		partition = parts[1] // aws-cn, aws-us-gov
-	}
-	type statement struct {
-		Effect   string
-		Action   string
-		Resource string
-	}
-	policy := struct {
-		Version   string
-		Statement []statement
-	}{
-		Version: "2012-10-17",
-		Statement: []statement{{
-			Effect:   "Allow",
-			Action:   "s3:GetObject",
-			Resource: "arn:" + partition + ":s3:::" + c.cfg.Bucket + "/" + full + "*",
-		}},
-	}
-	b, _ := json.Marshal(policy) // cannot fail: strings only
-	return string(b)
-}
-
-// ScopedCredentials returns temporary credentials that allow only s3:GetObject on keys starting
-// with Config.Prefix+prefix, valid for d (from 15m to 12h, and at most the role's maximum session
-// duration; if zero, DefaultScopedDuration). They are obtained by assuming Config.RoleARN with a
-// session policy, so they require RoleARN; Config.SessionPolicy does not apply to them.
-//
-// Credentials for one prefix and duration are shared: every caller gets the same ones while they
-// have at least d/2 left, and concurrent callers wait for one STS call (bounded by
-// Config.STSTimeout); a caller whose ctx ends stops waiting without failing the others. A few
-// thousand prefixes are remembered at most.
-//
-// prefix must not contain "*", "?" or "$", nor make Config.Prefix+prefix an invalid key start
-// (".." or empty segments, control bytes, ...): such errors wrap [ErrInvalidKey]; a d out of range
-// wraps [ErrInvalidOption]. Neither makes an STS call. STS errors wrap [ErrAccessDenied],
-// [ErrThrottled], [ErrTimeout] or [ErrCredentials].
-func (c *Client) ScopedCredentials(ctx context.Context, prefix string, d time.Duration) (ScopedCredentials, error) {
-	if err := c.checkOpen(); err != nil {
-		return ScopedCredentials{}, err
-	}
-	if d == 0 {
-		d = DefaultScopedDuration
-	}
-	if d < MinSessionDuration || d > MaxSessionDuration {
-		return ScopedCredentials{}, fmt.Errorf("%w: scoped credentials duration must be between 15m and 12h (got %v)", ErrInvalidOption, d)
-	}
-	full, err := c.scopedPrefix(prefix)
-	if err != nil {
-		return ScopedCredentials{}, err
-	}
-	if c.cfg.RoleARN == "" {
-		return ScopedCredentials{}, fmt.Errorf("%w: scoped credentials require Config.RoleARN", ErrInvalidConfig)
-	}
-	k := scopedKey{prefix: full, d: d}
-	s := &c.scoped
-	s.mu.Lock()
-	f := s.m[k]
-	if f != nil {
-		select {
-		case <-f.done:
-			if f.err == nil && reusable(f.creds, d, c.now()) {
-				s.mu.Unlock()
-				return f.creds, nil
-			}
-			delete(s.m, k)
-			f = nil
-		default: // in flight: wait for it
-		}
-	}
-	if f == nil {
-		if s.m == nil {
-			s.m = make(map[scopedKey]*scopedFlight)
-		}
-		s.evictLocked(c.now())
-		f = &scopedFlight{done: make(chan struct{})}
-		s.m[k] = f
-		c.goBackground(func(stop <-chan struct{}) { c.issueScoped(ctx, k, f, stop) })
-	}
-	s.mu.Unlock()
-	select {
-	case <-f.done:
-		return f.creds, f.err
-	case <-ctx.Done():
-		return ScopedCredentials{}, fmt.Errorf("privates3: waiting for scoped credentials: %w", ctx.Err())
-	}
-}
-
-// issueScoped runs the shared AssumeRole of f. It does not stop when the caller that started it
-// gives up (the others still wait), only when the Client is closed; assumeRole bounds it by
-// Config.STSTimeout.
-func (c *Client) issueScoped(ctx context.Context, k scopedKey, f *scopedFlight, stop <-chan struct{}) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		select {
-		case <-stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	defer func() {
-		cancel()
-		<-watched
-	}()
-
-	creds, err := c.assumeRole(ctx, c.scopedPolicy(k.prefix), k.d)
-	if err != nil {
-		f.err = fmt.Errorf("scoped credentials for prefix %q: %w", k.prefix, err)
-		c.log.Warn("privates3: issuing scoped credentials failed", "prefix", k.prefix, "error", err)
-	} else {
-		f.creds = ScopedCredentials{
-			AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey,
-			SessionToken: creds.SessionToken, Expires: creds.Expires,
-			Bucket: c.cfg.Bucket, Prefix: k.prefix, Region: c.awsCfg.Region,
-		}
-		c.stats.scopedCredentials.Add(1)
-	}
-	if err != nil {
-		// Failures are not remembered: the next caller tries again.
-		c.scoped.mu.Lock()
-		if c.scoped.m[k] == f {
-			delete(c.scoped.m, k)
-		}
-		c.scoped.mu.Unlock()
-	}
-	close(f.done)
-}
-
-// CredentialsHandlerOptions configures [Client.CredentialsHandler].
-type CredentialsHandlerOptions struct {
-	// Authorize decides whether the request may have credentials and for which prefix (relative
-	// to Config.Prefix; "" means everything under it). An error refuses the request with 403; its
-	// text is logged, never sent. If nil, every request is refused: there is no safe default.
-	Authorize func(r *http.Request) (prefix string, err error)
-
-	// Duration is the lifetime of the issued credentials (see [Client.ScopedCredentials]). If
-	// zero, DefaultScopedDuration (1h).
-	Duration time.Duration
-}
-
-// credentialsJSON is the handler's answer, in the field names of the AWS SDK for JavaScript's
-// credentials objects, plus where to use them.
-type credentialsJSON struct {
-	AccessKeyID     string `json:"accessKeyId"`
-	SecretAccessKey string `json:"secretAccessKey"`
-	SessionToken    string `json:"sessionToken"`
-	Expiration      string `json:"expiration"` // RFC 3339, UTC
-	Bucket          string `json:"bucket"`
-	Region          string `json:"region"`
-	Prefix          string `json:"prefix"` // the S3 key prefix, Config.Prefix included
-}
-
-// CredentialsHandler returns an http.Handler that answers a GET with scoped credentials (see
-// [Client.ScopedCredentials]) for the prefix opts.Authorize allows, as JSON:
-//
-//	{"accessKeyId":"ASIA...","secretAccessKey":"...","sessionToken":"...",
-//	 "expiration":"2026-01-02T15:04:05Z","bucket":"tiles","region":"us-east-1","prefix":"tiles/user1/"}
-//
-// The first four fields are what the AWS SDK for JavaScript expects of credentials; prefix is the
-// full S3 key prefix the client may read. The answer carries Cache-Control: no-store.
-//
-// Other methods than GET get 405 with Allow: GET; a refused request (Authorize returned an error,
-// or is nil) 403; an invalid prefix from Authorize 500; STS throttling 503 with Retry-After; an
-// STS timeout 504; other STS failures 502. Error bodies are short fixed texts; neither bodies nor
-// log lines contain secrets.
-func (c *Client) CredentialsHandler(opts *CredentialsHandlerOptions) http.Handler {
-	var o CredentialsHandlerOptions
-	if opts != nil {
-		o = *opts
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		if r.Method != http.MethodGet {
-			w.Header().Set("Allow", http.MethodGet)
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		if o.Authorize == nil {
-			http.Error(w, "forbidden", http.StatusForbidden)
-			return
-		}
-		prefix, err := o.Authorize(r)
-		if err != nil {
-			c.log.Info("privates3: credentials request refused", "error", err)
-			http.Error(w, "forbidden", http.StatusForbidden)
-			return
-		}
-		sc, err := c.ScopedCredentials(r.Context(), prefix, o.Duration)
-		if err != nil {
-			if r.Context().Err() != nil {
-				return // the client is gone
-			}
-			status, text := credentialsErrorStatus(err)
-			c.log.Error("privates3: issuing credentials failed", "prefix", prefix, "status", status, "error", err)
-			if status == http.StatusServiceUnavailable {
-				w.Header().Set("Retry-After", "1")
-			}
-			http.Error(w, text, status)
-			return
-		}
-		body, err := json.Marshal(credentialsJSON{
-			AccessKeyID: sc.AccessKeyID, SecretAccessKey: sc.SecretAccessKey, SessionToken: sc.SessionToken,
-			Expiration: sc.Expires.UTC().Format(time.RFC3339),
-			Bucket:     sc.Bucket, Region: sc.Region, Prefix: sc.Prefix,
-		})
-		if err != nil {
-			http.Error(w, "internal server error", http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		_, _ = w.Write(append(body, '\n'))
-	})
-}
-
-// credentialsErrorStatus maps a ScopedCredentials error to a status and a fixed text.
-func credentialsErrorStatus(err error) (int, string) {
-	switch {
-	case errors.Is(err, ErrInvalidKey), errors.Is(err, ErrInvalidOption), errors.Is(err, ErrInvalidConfig):
-		return http.StatusInternalServerError, "internal server error"
-	case errors.Is(err, ErrClosed):
-		return http.StatusServiceUnavailable, "service unavailable"
-	case errors.Is(err, ErrThrottled):
-		return http.StatusServiceUnavailable, "service unavailable"
-	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout, "gateway timeout"
-	default:
-		return http.StatusBadGateway, "bad gateway"
-	}
 }

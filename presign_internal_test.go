@@ -2,6 +2,7 @@ package privates3
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -247,67 +248,61 @@ func TestScopedCredentialsRedacted(t *testing.T) {
 	}
 }
 
-func TestCredentialsErrorStatus(t *testing.T) {
+// TestStatusOf: the one status table of both handlers.
+func TestStatusOf(t *testing.T) {
+	scoped := fmt.Errorf("%w: scoped credentials: %w", ErrCredentials, ErrAccessDenied)
 	tests := []struct {
 		err  error
 		want int
 	}{
-		{fmt.Errorf("x: %w", ErrInvalidKey), http.StatusInternalServerError},
+		{fmt.Errorf("x: %w", ErrInvalidKey), http.StatusBadRequest},
+		{notFoundError("k"), http.StatusNotFound},
 		{fmt.Errorf("x: %w", ErrInvalidOption), http.StatusInternalServerError},
 		{fmt.Errorf("x: %w", ErrInvalidConfig), http.StatusInternalServerError},
 		{fmt.Errorf("x: %w", ErrThrottled), http.StatusServiceUnavailable},
 		{ErrClosed, http.StatusServiceUnavailable},
 		{fmt.Errorf("x: %w", ErrTimeout), http.StatusGatewayTimeout},
-		{fmt.Errorf("x: %w", ErrAccessDenied), http.StatusBadGateway},
+		{context.DeadlineExceeded, http.StatusGatewayTimeout},
+		{fmt.Errorf("x: %w", ErrAccessDenied), http.StatusForbidden},
+		{scoped, http.StatusBadGateway}, // STS refused the Client: not the client's fault
+		{fmt.Errorf("%w: %w", ErrCredentials, ErrTimeout), http.StatusGatewayTimeout},
 		{fmt.Errorf("x: %w", ErrCredentials), http.StatusBadGateway},
+		{ErrPreconditionFailed, http.StatusPreconditionFailed},
+		{ErrRangeNotSatisfiable, http.StatusRequestedRangeNotSatisfiable},
 		{errors.New("other"), http.StatusBadGateway},
 	}
 	for _, tt := range tests {
-		status, text := credentialsErrorStatus(tt.err)
-		if status != tt.want {
-			t.Errorf("credentialsErrorStatus(%v) = %d, want %d", tt.err, status, tt.want)
-		}
-		if text != strings.ToLower(http.StatusText(status)) && !(status == 500 && text == "internal server error") {
-			t.Errorf("credentialsErrorStatus(%v) text = %q, want the fixed status text", tt.err, text)
+		if status := statusOf(tt.err); status != tt.want {
+			t.Errorf("statusOf(%v) = %d, want %d", tt.err, status, tt.want)
 		}
 	}
 }
 
-func TestScopedEvict(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	done := func(expires time.Time, err error) *scopedFlight {
-		f := &scopedFlight{done: make(chan struct{}), creds: ScopedCredentials{Expires: expires}, err: err}
-		close(f.done)
-		return f
+// TestScopedStoreBounded: the remembered scoped credentials stay within max, dropping those no
+// longer reusable first.
+func TestScopedStoreBounded(t *testing.T) {
+	now := time.Now()
+	s := scopedState{max: 3}
+	key := func(p string) scopedKey { return scopedKey{prefix: p, d: time.Hour} }
+	s.store(key("fresh/"), ScopedCredentials{Expires: now.Add(50 * time.Minute)})
+	s.store(key("stale/"), ScopedCredentials{Expires: now.Add(10 * time.Minute)})
+	s.store(key("fresh2/"), ScopedCredentials{Expires: now.Add(59 * time.Minute)})
+	if _, ok := s.lookup(key("stale/")); ok {
+		t.Errorf("credentials with less than d/2 left are reused")
 	}
-	inFlight := &scopedFlight{done: make(chan struct{})}
-	s := scopedState{max: 3, m: map[scopedKey]*scopedFlight{
-		{prefix: "fresh/", d: time.Hour}:   done(now.Add(50*time.Minute), nil),
-		{prefix: "stale/", d: time.Hour}:   done(now.Add(10*time.Minute), nil),
-		{prefix: "failed/", d: time.Hour}:  done(time.Time{}, errors.New("x")),
-		{prefix: "flying/", d: time.Hour}:  inFlight,
-		{prefix: "fresh2/", d: time.Hour}:  done(now.Add(59*time.Minute), nil),
-		{prefix: "fresh3/", d: time.Hour}:  done(now.Add(59*time.Minute), nil),
-		{prefix: "flying2/", d: time.Hour}: &scopedFlight{done: make(chan struct{})},
-	}}
-	s.evictLocked(now)
-	if len(s.m) != 2 {
-		t.Errorf("after evictLocked: %d entries, want only the 2 flights in progress (max %d)", len(s.m), s.max)
+	s.store(key("new/"), ScopedCredentials{Expires: now.Add(time.Hour)})
+	if len(s.issued) != 3 {
+		t.Errorf("%d entries, want at most %d", len(s.issued), s.max)
 	}
-	for _, k := range []string{"stale/", "failed/"} {
-		if _, ok := s.m[scopedKey{prefix: k, d: time.Hour}]; ok {
-			t.Errorf("%s kept", k)
+	for _, p := range []string{"fresh/", "fresh2/", "new/"} {
+		if _, ok := s.lookup(key(p)); !ok {
+			t.Errorf("%s dropped while a stale entry was there", p)
 		}
 	}
-	for _, k := range []string{"flying/", "flying2/"} {
-		if s.m[scopedKey{prefix: k, d: time.Hour}] == nil {
-			t.Errorf("flight %s dropped", k)
-		}
+	for i := range 10 {
+		s.store(key(fmt.Sprintf("p%d/", i)), ScopedCredentials{Expires: now.Add(time.Hour)})
 	}
-	// Below the bound nothing is dropped.
-	s = scopedState{max: 3, m: map[scopedKey]*scopedFlight{{prefix: "stale/", d: time.Hour}: done(now, nil)}}
-	s.evictLocked(now)
-	if len(s.m) != 1 {
-		t.Errorf("evictLocked below the bound dropped entries")
+	if len(s.issued) != 3 {
+		t.Errorf("%d entries after 10 more, want %d", len(s.issued), s.max)
 	}
 }

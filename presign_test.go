@@ -629,14 +629,14 @@ func TestCredentialsHandler(t *testing.T) {
 	}{
 		{name: "ok", h: h, method: "GET", user: "u1", status: 200},
 		{name: "reused", h: h, method: "GET", user: "u1", status: 200},
-		{name: "POST", h: h, method: "POST", user: "u1", status: 405, body: "method not allowed\n"},
+		{name: "POST", h: h, method: "POST", user: "u1", status: 405, body: "Method Not Allowed\n"},
 		{name: "HEAD", h: h, method: "HEAD", user: "u1", status: 405},
-		{name: "unauthorized", h: h, method: "GET", status: 403, body: "forbidden\n"},
-		{name: "nil options", h: c.CredentialsHandler(nil), method: "GET", user: "u1", status: 403, body: "forbidden\n"},
-		{name: "bad prefix from hook", h: h, method: "GET", user: "evil", status: 500, body: "internal server error\n"},
-		{name: "STS throttling", h: h, method: "GET", user: "u2", status: 503, body: "service unavailable\n",
+		{name: "unauthorized", h: h, method: "GET", status: 403, body: "Forbidden\n"},
+		{name: "nil options", h: c.CredentialsHandler(nil), method: "GET", user: "u1", status: 403, body: "Forbidden\n"},
+		{name: "bad prefix from hook", h: h, method: "GET", user: "evil", status: 500, body: "Internal Server Error\n"},
+		{name: "STS throttling", h: h, method: "GET", user: "u2", status: 503, body: "Service Unavailable\n",
 			fault: &privates3test.Fault{Op: privates3test.OpAssumeRole, Status: 400, Code: "Throttling"}},
-		{name: "STS denied", h: h, method: "GET", user: "u3", status: 502, body: "bad gateway\n",
+		{name: "STS denied", h: h, method: "GET", user: "u3", status: 502, body: "Bad Gateway\n",
 			fault: &privates3test.Fault{Op: privates3test.OpAssumeRole, Status: 403, Code: "AccessDenied"}},
 	}
 	for _, tt := range tests {

@@ -47,36 +47,20 @@ package privates3
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"golang.org/x/sync/singleflight"
-)
-
-// Sentinel errors. See the package documentation, section Errors.
-var (
-	ErrInvalidConfig = errors.New("privates3: invalid config")
-	ErrInvalidKey    = errors.New("privates3: invalid key")
-	ErrInvalidOption = errors.New("privates3: invalid option")
-	ErrNotFound      = errors.New("privates3: object not found")
-	ErrAccessDenied  = errors.New("privates3: access denied")
-	ErrThrottled     = errors.New("privates3: throttled")
-	ErrTimeout       = errors.New("privates3: upstream timeout")
-	ErrCredentials   = errors.New("privates3: credentials unavailable")
-	ErrUpstream      = errors.New("privates3: upstream failure")
-	ErrClosed        = errors.New("privates3: client closed")
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // Defaults of the Config fields, for users who want to derive their own values from them.
@@ -296,28 +280,21 @@ func validSessionName(s string) bool {
 type Client struct {
 	cfg    Config
 	log    *slog.Logger
-	s3     *s3.Client
 	awsCfg aws.Config // base configuration, with the resolved region and base credentials
+	s3     *s3.Client
+	sts    *sts.Client // nil without RoleARN
 
+	life    *lifecycle   // flight.go: the root context and WaitGroup that Close ends
+	closed  atomic.Bool  // set by Close: calls return ErrClosed
 	creds   *credentials // credentials.go
 	cache   *cache       // cache.go
-	flights singleflight.Group
+	gets    group[string, *fetched]
+	heads   group[string, *fetched]
 	presign presignState // presign.go; zero value usable
-	scoped  scopedState  // presign.go; zero value usable
+	scoped  scopedState  // scoped.go
 
-	stats counters
-
-	// now is the clock used for expiry decisions; time.Now unless a test sets it.
-	now func() time.Time
-
-	closed    atomic.Bool
-	stop      chan struct{} // closed by Close; background goroutines return when it is
-	wg        sync.WaitGroup
-	closeOnce sync.Once
-
-	bgMu      sync.Mutex // guards stopping; orders goBackground's wg.Add before Close's wg.Wait
-	stopping  bool
-	transport *http.Transport // the default S3 transport, nil if AWS.HTTPClient was given
+	stats      counters
+	transports []*http.Transport // made by the Client (transport.go); Close closes their idle connections
 }
 
 // New validates cfg, obtains the first credentials (assuming RoleARN if set) and returns a Client
@@ -345,90 +322,43 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if awsCfg.Credentials == nil {
 		return nil, fmt.Errorf("%w: Config.AWS.Credentials is required (got nil)", ErrInvalidConfig)
 	}
-	c := &Client{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		awsCfg: awsCfg,
-		now:    time.Now,
-		stop:   make(chan struct{}),
+	c := &Client{cfg: cfg, log: cfg.Logger, awsCfg: awsCfg, life: newLifecycle()}
+	c.gets = group[string, *fetched]{life: c.life, timeout: cfg.FetchTimeout, free: freeFetched}
+	c.heads = group[string, *fetched]{life: c.life, timeout: cfg.FetchTimeout}
+	c.scoped.issues = group[scopedKey, ScopedCredentials]{life: c.life, timeout: cfg.STSTimeout}
+	c.cache = newCache(cfg.CacheBytes, &c.stats)
+	fetch := baseFetch(awsCfg.Credentials, cfg.STSTimeout)
+	if cfg.RoleARN != "" {
+		c.sts = newSTSClient(awsCfg, cfg, c.httpClient("STS"))
+		fetch = func(ctx context.Context) (aws.Credentials, error) {
+			return c.assumeRole(ctx, cfg.SessionPolicy, cfg.SessionDuration)
+		}
 	}
-	if err := c.init(ctx); err != nil {
+	c.creds = newCredentials(cfg, c.life, &c.stats, fetch, rand.Float64)
+	c.s3 = newS3Client(awsCfg, cfg, c.httpClient("S3"), c.creds)
+	if err := c.creds.start(ctx); err != nil {
 		c.Close()
 		return nil, err
 	}
 	return c, nil
 }
 
-// init builds the S3 client, the cache and the credentials, and starts the refresher.
-func (c *Client) init(ctx context.Context) error {
-	httpClient := c.awsCfg.HTTPClient
-	if httpClient == nil {
-		// The SDK's default transport settings, on a transport of our own: a BuildableClient
-		// clones its transport when built, so Close could not release the connections of the
-		// one it uses.
-		t := awshttp.NewBuildableClient().GetTransport()
-		t.MaxIdleConns = c.cfg.MaxConnsPerHost
-		t.MaxIdleConnsPerHost = c.cfg.MaxConnsPerHost
-		c.transport = t
-		httpClient = &http.Client{Transport: t}
+// freeFetched releases the large object's response of a shared fetch that no reader took.
+func freeFetched(f *fetched) {
+	if f != nil && f.handoff != nil {
+		f.handoff.abandon()
 	}
-	c.cache = newCache(c.cfg.CacheBytes, &c.stats)
-	creds, err := newCredentials(ctx, c)
-	if err != nil {
-		return err
-	}
-	c.creds = creds
-	c.s3 = s3.NewFromConfig(c.awsCfg, func(o *s3.Options) {
-		o.HTTPClient = httpClient
-		o.Credentials = c.creds
-		o.UsePathStyle = c.cfg.UsePathStyle
-		if c.cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(c.cfg.Endpoint)
-		}
-		// Whole-object checksums are not part of S3's contract for every object (multipart
-		// uploads, S3-compatible stores); validate them only when S3 requires it.
-		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
-		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-	})
-	return nil
 }
 
-// goBackground runs f in a goroutine that Close stops (by closing stop) and waits for. After Close
-// has begun, f runs in the caller's goroutine instead, with stop already closed, so no goroutine
-// outlives Close and f still completes whatever its callers wait for.
-func (c *Client) goBackground(f func(stop <-chan struct{})) {
-	c.bgMu.Lock()
-	if c.stopping {
-		c.bgMu.Unlock()
-		f(c.stop)
-		return
-	}
-	c.wg.Add(1)
-	c.bgMu.Unlock()
-	go func() {
-		defer c.wg.Done()
-		f(c.stop)
-	}()
-}
-
-// Close stops the background refresher and every other goroutine the Client started, waits for
-// them, and releases idle connections. Calls after Close return [ErrClosed]; bodies already
-// returned stay readable until closed. Close is idempotent and always returns nil.
+// Close stops the background refresher and cancels every upstream call and shared fetch (streams
+// being read included), waits for the goroutines the Client started, and releases idle
+// connections. Calls after Close return [ErrClosed]. Close is idempotent and always returns nil.
 func (c *Client) Close() error {
-	c.closeOnce.Do(func() {
-		c.closed.Store(true)
-		c.bgMu.Lock()
-		c.stopping = true
-		c.bgMu.Unlock()
-		close(c.stop)
-		if c.cache != nil {
-			c.cache.close() // cancels and waits for shared fetches (fetch.go)
-		}
-		c.wg.Wait()
-		if c.transport != nil {
-			c.transport.CloseIdleConnections()
-		}
-	})
+	c.closed.Store(true)
+	c.life.close()
+	for _, t := range c.transports {
+		t.CloseIdleConnections()
+	}
 	return nil
 }
 
@@ -490,18 +420,16 @@ func (c *Client) Stats() Stats {
 
 // Object is an object read from the bucket. The caller must close Body.
 type Object struct {
-	// Body reads the object's bytes. For a cached object it also implements io.ReadSeeker.
+	// Body reads the object's bytes. For objects returned by GetObject it is an
+	// io.ReadSeekCloser: seeking a streamed object sends no request, the next Read opens a
+	// ranged GET.
 	Body            io.ReadCloser
-	Size            int64     // length of the whole object in bytes
+	Size            int64     // length of the whole object in bytes; -1 if S3 sent none
 	ContentType     string    // as stored in S3; empty if none
 	ContentEncoding string    // as stored in S3 ("gzip" for pre-compressed tiles); empty if none
 	CacheControl    string    // as stored in S3; empty if none
 	ETag            string    // quoted, as S3 sends it
 	LastModified    time.Time // zero if S3 sent none
-
-	// Fields for the handler (fetch.go fills them).
-	data         []byte // the whole object, when served from memory; nil when streamed
-	contentRange string // "bytes a-b/size" when Body holds only a range (streamed objects)
 }
 
 // validateKey reports whether key (already joined with Prefix) may be sent to S3: at most
