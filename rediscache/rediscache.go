@@ -52,8 +52,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/privates3/privates3"
 	"github.com/redis/rueidis"
 )
+
+var _ privates3.SharedCache = (*Cache)(nil)
 
 // Defaults of the Options fields.
 const (

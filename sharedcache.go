@@ -1,0 +1,285 @@
+package privates3
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"math"
+	"strconv"
+	"time"
+)
+
+// SharedCache is a cache tier shared by many Clients (processes), consulted after the memory
+// cache and before S3 (Config.SharedCache; the package rediscache implements it on Redis and
+// Valkey). Keys are opaque strings made by privates3 (bucket and full key in them); values are
+// opaque bytes that privates3 encodes and verifies itself (metadata, body, length and a SHA-256
+// digest), so a truncated or foreign value is a miss, never served. Values hold no credentials.
+//
+// Implementations must be safe for concurrent use, and every method must honour ctx and return
+// promptly on failure: privates3 treats every error as a miss and falls back to S3.
+type SharedCache interface {
+	// Get returns the value stored under key, or (nil, nil) if there is none.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Set stores value under key for ttl (> 0).
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Lease tries to take a short exclusive lease on key for ttl (SET NX PX). It reports whether
+	// this caller now holds it; false (nil error) means another instance holds it.
+	Lease(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	// Release drops the lease on key if (and only if) this SharedCache value still holds it.
+	Release(ctx context.Context, key string) error
+}
+
+// DefaultSharedCacheWait is Config.SharedCacheWait's default.
+const DefaultSharedCacheWait = 2 * time.Second
+
+// sharedReleaseTimeout bounds the Release of a lease, which runs even after Close cancelled the
+// fetch, so that the other instances need not wait for the lease to expire.
+const sharedReleaseTimeout = time.Second
+
+// The shared tier's polling while another instance holds a key's lease: from the first to the
+// longest pause, doubling.
+const (
+	sharedPollFirst = 5 * time.Millisecond
+	sharedPollMax   = 100 * time.Millisecond
+)
+
+// sharedKey is the key of full's entry (and lease) in the shared tier: bucket and S3 key (a
+// bucket name has no '/', so the two never run together ambiguously).
+func (c *Client) sharedKey(full string) string { return "obj:" + c.cfg.Bucket + "/" + full }
+
+// viaShared is fetchShared with a shared tier, after the memory cache missed. A fresh entry of the
+// tier answers (and fills the memory cache). Otherwise the Client takes the key's lease and
+// fetches from S3 (revalidating a stale entry, its own or the tier's), stores the result in the
+// tier and releases the lease; while another instance holds the lease it polls the tier for that
+// instance's entry, up to Config.SharedCacheWait, then fetches itself. Any failure of the tier
+// means fetching from S3 as without it.
+func (c *Client) viaShared(ctx context.Context, key, full string, stale *entry) (*fetched, error) {
+	sc, sk := c.cfg.SharedCache, c.sharedKey(full)
+	var tierStale bool // stale is the tier's entry, not in the memory cache
+	leased, waited := false, false
+	deadline := time.Now().Add(c.cfg.SharedCacheWait)
+	pause := sharedPollFirst
+lookup:
+	for {
+		v, err := sc.Get(ctx, sk)
+		if err != nil {
+			c.stats.sharedErrors.Add(1)
+			break
+		}
+		if v != nil {
+			se, err := decodeShared(v, sk)
+			switch {
+			case err != nil:
+				c.stats.sharedInvalid.Add(1)
+				c.log.Warn("privates3: shared cache entry rejected", "key", key, "err", err)
+			case time.Now().Before(se.fresh):
+				c.stats.sharedHits.Add(1)
+				return c.fromShared(key, full, se)
+			case se.kind == entryObject && stale == nil:
+				stale, tierStale = newEntry(full, entryObject, se.obj, se.fresh), true
+			}
+		}
+		ok, err := sc.Lease(ctx, sk, c.cfg.FetchTimeout)
+		switch {
+		case err != nil:
+			c.stats.sharedErrors.Add(1)
+			break lookup
+		case ok:
+			leased = true
+			break lookup
+		case !time.Now().Before(deadline):
+			break lookup // the holder is slow or gone: fetch without the lease
+		}
+		if !waited {
+			c.stats.sharedWaits.Add(1)
+			waited = true
+		}
+		t := time.NewTimer(min(pause, time.Until(deadline)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, upstreamError(ctx, "GetObject", strconv.Quote(key), ctx.Err(), c.cfg.FetchTimeout)
+		case <-t.C:
+		}
+		pause = min(2*pause, sharedPollMax)
+	}
+	c.stats.sharedMisses.Add(1)
+	if leased {
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedReleaseTimeout)
+			defer cancel()
+			if sc.Release(rctx, sk) != nil {
+				c.stats.sharedErrors.Add(1)
+			}
+		}()
+	}
+	res, err := c.fetchS3(ctx, key, full, stale)
+	if tierStale && err == nil && res.obj == stale.obj { // a 304 renewed the tier's entry
+		c.cache.add(newEntry(full, entryObject, res.obj, time.Now().Add(c.cfg.TTL)))
+	}
+	c.storeShared(ctx, sk, res, err)
+	return res, err
+}
+
+// fromShared answers a fetch with a fresh entry of the tier, and keeps it in the memory cache
+// until the entry's own freshness ends (so that all instances revalidate together), at most TTL.
+func (c *Client) fromShared(key, full string, se *sharedEntry) (*fetched, error) {
+	now := time.Now()
+	switch se.kind {
+	case entryNotFound:
+		if c.cfg.NegativeTTL > 0 {
+			c.cache.add(newEntry(full, entryNotFound, nil, minTime(se.fresh, now.Add(c.cfg.NegativeTTL))))
+		}
+		return nil, notFoundError(key)
+	case entryObject:
+		if int64(len(se.obj.data)) > c.cfg.MaxCacheableSize {
+			se.obj.data, se.kind = nil, entryLarge // another instance's larger limit: stream it here
+		}
+	}
+	c.cache.add(newEntry(full, se.kind, se.obj, minTime(se.fresh, now.Add(c.cfg.TTL))))
+	return &fetched{obj: se.obj}, nil
+}
+
+// storeShared stores the result of a fetch from S3 in the tier: a cacheable object (also one a
+// 304 renewed) for TTL, a large object's metadata for TTL, a not-found for NegativeTTL. The
+// entry stays in the tier for twice its freshness, so that an instance without it in memory can
+// still revalidate it with its ETag instead of downloading it again.
+func (c *Client) storeShared(ctx context.Context, sk string, res *fetched, err error) {
+	se := &sharedEntry{}
+	ttl := c.cfg.TTL
+	switch {
+	case errors.Is(err, ErrNotFound) && c.cfg.NegativeTTL > 0:
+		se.kind, ttl = entryNotFound, c.cfg.NegativeTTL
+	case err != nil:
+		return
+	case res.obj.data != nil:
+		se.kind, se.obj = entryObject, res.obj
+	case res.obj.size >= 0:
+		se.kind, se.obj = entryLarge, res.obj
+	default:
+		return
+	}
+	se.fresh = time.Now().Add(ttl)
+	if c.cfg.SharedCache.Set(ctx, sk, encodeShared(se, sk), 2*ttl) != nil {
+		c.stats.sharedErrors.Add(1)
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// sharedEntry is an entry of the shared tier, decoded.
+type sharedEntry struct {
+	kind  entryKind
+	obj   *cachedObject // nil for entryNotFound; data nil for entryLarge
+	fresh time.Time     // fresh until then, on every instance's clock
+}
+
+// The encoding of a shared entry, version 1: magic, version and kind bytes, freshness (Unix ms),
+// size, Last-Modified (Unix ns; MinInt64 for none), then as uvarint-length-prefixed strings the
+// tier key, Content-Type, Content-Encoding, Cache-Control, ETag and the body, and last the
+// SHA-256 of everything before it. Decoding checks the digest first, then every length, that the
+// key is the one looked up (a value copied to another key is foreign) and that an object's body
+// has its size; anything else is a miss.
+const (
+	sharedMagic   = "ps3e"
+	sharedVersion = 1
+)
+
+var errSharedEntry = errors.New("privates3: invalid shared cache entry")
+
+func encodeShared(se *sharedEntry, sk string) []byte {
+	var m meta
+	var data []byte
+	if se.obj != nil {
+		m, data = se.obj.meta, se.obj.data
+	}
+	lm := int64(math.MinInt64)
+	if !m.lastModified.IsZero() {
+		lm = m.lastModified.UnixNano()
+	}
+	b := make([]byte, 0, len(sharedMagic)+2+3*8+6*binary.MaxVarintLen64+len(sk)+len(m.contentType)+
+		len(m.contentEncoding)+len(m.cacheControl)+len(m.etag)+len(data)+sha256.Size)
+	b = append(b, sharedMagic...)
+	b = append(b, sharedVersion, byte(se.kind))
+	b = binary.BigEndian.AppendUint64(b, uint64(se.fresh.UnixMilli()))
+	b = binary.BigEndian.AppendUint64(b, uint64(m.size))
+	b = binary.BigEndian.AppendUint64(b, uint64(lm))
+	for _, s := range []string{sk, m.contentType, m.contentEncoding, m.cacheControl, m.etag} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(data)))
+	b = append(b, data...)
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...)
+}
+
+func decodeShared(v []byte, sk string) (*sharedEntry, error) {
+	const head = len(sharedMagic) + 2 + 3*8
+	if len(v) < head+sha256.Size {
+		return nil, errSharedEntry
+	}
+	body, sum := v[:len(v)-sha256.Size], v[len(v)-sha256.Size:]
+	if want := sha256.Sum256(body); !bytes.Equal(sum, want[:]) {
+		return nil, errSharedEntry
+	}
+	if string(body[:len(sharedMagic)]) != sharedMagic || body[len(sharedMagic)] != sharedVersion {
+		return nil, errSharedEntry
+	}
+	se := &sharedEntry{kind: entryKind(body[len(sharedMagic)+1])}
+	p := body[len(sharedMagic)+2:]
+	se.fresh = time.UnixMilli(int64(binary.BigEndian.Uint64(p)))
+	m := meta{size: int64(binary.BigEndian.Uint64(p[8:]))}
+	if lm := int64(binary.BigEndian.Uint64(p[16:])); lm != math.MinInt64 {
+		m.lastModified = time.Unix(0, lm).UTC()
+	}
+	p = p[24:]
+	next := func() ([]byte, bool) {
+		n, k := binary.Uvarint(p)
+		if k <= 0 || n > uint64(len(p)-k) {
+			return nil, false
+		}
+		s := p[k : k+int(n)]
+		p = p[k+int(n):]
+		return s, true
+	}
+	var fields [6][]byte
+	for i := range fields {
+		var ok bool
+		if fields[i], ok = next(); !ok {
+			return nil, errSharedEntry
+		}
+	}
+	if len(p) != 0 || string(fields[0]) != sk {
+		return nil, errSharedEntry
+	}
+	m.contentType, m.contentEncoding = string(fields[1]), string(fields[2])
+	m.cacheControl, m.etag = string(fields[3]), string(fields[4])
+	data := fields[5]
+	switch se.kind {
+	case entryObject:
+		if m.size != int64(len(data)) {
+			return nil, errSharedEntry
+		}
+		se.obj = &cachedObject{meta: m, data: data} // non-nil (a part of v), also when empty
+	case entryLarge:
+		if m.size < 0 || len(data) != 0 {
+			return nil, errSharedEntry
+		}
+		se.obj = &cachedObject{meta: m}
+	case entryNotFound:
+		if len(data) != 0 {
+			return nil, errSharedEntry
+		}
+	default:
+		return nil, errSharedEntry
+	}
+	return se, nil
+}
