@@ -57,8 +57,8 @@ func (c *Client) sharedKey(full string) string { return "obj:" + c.cfg.Bucket + 
 // means fetching from S3 as without it.
 func (c *Client) viaShared(ctx context.Context, key, full string, stale *entry) (*fetched, error) {
 	sc, sk := c.cfg.SharedCache, c.sharedKey(full)
-	var tierStale bool // stale is the tier's entry, not in the memory cache
-	leased, waited := false, false
+	var tierStale bool             // stale is the tier's entry, not in the memory cache
+	leased, waited := false, false // leased: this fetch holds the key's lease
 	deadline := time.Now().Add(c.cfg.SharedCacheWait)
 	pause := sharedPollFirst
 lookup:
@@ -81,14 +81,20 @@ lookup:
 				stale, tierStale = newEntry(full, entryObject, se.obj, se.fresh), true
 			}
 		}
+		if leased {
+			break // looked again under the lease: still nothing
+		}
 		ok, err := sc.Lease(ctx, sk, c.cfg.FetchTimeout)
 		switch {
 		case err != nil:
 			c.stats.sharedErrors.Add(1)
 			break lookup
 		case ok:
+			// Another instance may have stored the entry and released the lease between the Get
+			// and the Lease: look once more before fetching.
 			leased = true
-			break lookup
+			defer c.releaseShared(ctx, sk)
+			continue
 		case !time.Now().Before(deadline):
 			break lookup // the holder is slow or gone: fetch without the lease
 		}
@@ -106,21 +112,22 @@ lookup:
 		pause = min(2*pause, sharedPollMax)
 	}
 	c.stats.sharedMisses.Add(1)
-	if leased {
-		defer func() {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedReleaseTimeout)
-			defer cancel()
-			if sc.Release(rctx, sk) != nil {
-				c.stats.sharedErrors.Add(1)
-			}
-		}()
-	}
 	res, err := c.fetchS3(ctx, key, full, stale)
 	if tierStale && err == nil && res.obj == stale.obj { // a 304 renewed the tier's entry
 		c.cache.add(newEntry(full, entryObject, res.obj, time.Now().Add(c.cfg.TTL)))
 	}
 	c.storeShared(ctx, sk, res, err)
 	return res, err
+}
+
+// releaseShared releases the lease on sk, also after Close cancelled ctx, so that the other
+// instances need not wait for it to expire.
+func (c *Client) releaseShared(ctx context.Context, sk string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedReleaseTimeout)
+	defer cancel()
+	if c.cfg.SharedCache.Release(rctx, sk) != nil {
+		c.stats.sharedErrors.Add(1)
+	}
 }
 
 // fromShared answers a fetch with a fresh entry of the tier, and keeps it in the memory cache

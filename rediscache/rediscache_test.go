@@ -649,7 +649,7 @@ func TestBreakerOpensOnTimeouts(t *testing.T) {
 
 	c := newCache(t, rediscache.Options{
 		URL: srv.URL(), Timeout: 50 * time.Millisecond,
-		BreakerErrors: 2, BreakerCooldown: time.Hour,
+		BreakerErrors: 2, BreakerCooldown: 500 * time.Millisecond,
 	})
 	eventually(t, 5*time.Second, func() error { return c.Ping(ctx) })
 	srv.cli("CLIENT", "PAUSE", "2000", "ALL")
