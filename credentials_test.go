@@ -16,28 +16,6 @@ import (
 	"github.com/privates3/privates3/privates3test"
 )
 
-// newCredsFake starts an in-process fake with objects k0..k<n-1> in bucket "tiles" and a Client
-// for it with the cache disabled (every GetObject signs a request to S3). Call inside a synctest
-// bubble and defer the returned cleanup.
-func newCredsFake(t *testing.T, objects int, mutate func(*privates3test.Server, *privates3.Config)) (*privates3test.Server, *privates3.Client, func()) {
-	t.Helper()
-	srv := privates3test.NewServer(privates3test.InProcess())
-	for i := range objects {
-		srv.PutObject("tiles", fmt.Sprintf("k%d", i), []byte(fmt.Sprintf("body %d", i)))
-	}
-	cfg := srv.Config("tiles")
-	cfg.CacheBytes = -1
-	if mutate != nil {
-		mutate(srv, &cfg)
-	}
-	c, err := privates3.New(context.Background(), cfg)
-	if err != nil {
-		srv.Close()
-		t.Fatalf("New: %v", err)
-	}
-	return srv, c, func() { c.Close(); srv.Close() }
-}
-
 // get reads key whole and checks its body.
 func get(c *privates3.Client, key string) error {
 	obj, err := c.GetObject(context.Background(), key)

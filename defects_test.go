@@ -132,7 +132,7 @@ func TestDefectAbandonedSharedFetch(t *testing.T) {
 	if n := srv.CountKey(privates3test.OpGetObject, "big.bin"); n != 5 {
 		t.Errorf("%d GETs, want 5 (the shared one and one per range)", n)
 	}
-	hWaitFor(t, "the declined shared response to be released", func() bool {
+	waitFor(t, "the declined shared response to be released", func() bool {
 		active, _, _, _ := probe.state()
 		return active == 0
 	})

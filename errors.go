@@ -144,44 +144,45 @@ func upstreamError(ctx context.Context, op, subject string, err error, timeout t
 	case cause != nil: // the caller's own context
 		return callerError(ctx, subject)
 	}
+	e.kind, e.detail = classify(op, err)
+	if e.kind == ErrNotFound && op != "AssumeRole" {
+		e.op, e.detail = "", "" // "privates3: object not found: "key""
+	}
+	return e
+}
+
+// classify returns the sentinel of an error of op that is not its context's, and the detail
+// for the text: AWS's code and HTTP status (and STS's message).
+func classify(op string, err error) (error, string) {
 	// The credentials provider's errors carry their own sentinel (and may wrap STS's answer).
 	for _, kind := range []error{ErrCredentials, ErrAccessDenied, ErrThrottled, ErrTimeout, ErrClosed, ErrInvalidOption} {
 		if errors.Is(err, kind) {
-			e.kind, e.detail = kind, err.Error()
-			return e
+			return kind, err.Error()
 		}
 	}
 	c, status := code(err)
 	if c == "" && status == 0 {
-		var ne net.Error
-		switch {
-		case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-			e.kind, e.detail = ErrTimeout, "network timeout"
-		default:
-			e.kind, e.detail = ErrUpstream, err.Error()
+		if ne := net.Error(nil); errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+			return ErrTimeout, "network timeout"
 		}
-		return e
+		return ErrUpstream, err.Error()
 	}
-	e.kind = codeKinds[c]
-	if e.kind == nil {
-		e.kind = statusKind(status)
+	kind := codeKinds[c]
+	if kind == nil {
+		kind = statusKind(status)
 	}
-	if e.kind == nil {
-		e.kind = ErrUpstream
+	if kind == nil {
+		kind = ErrUpstream
 	}
-	e.detail = fmt.Sprintf("%s (HTTP %d)", c, status)
 	var ae smithy.APIError
 	if op == "AssumeRole" && errors.As(err, &ae) {
 		msg := ae.ErrorMessage()
 		if len(msg) > 300 {
 			msg = msg[:300] + "..."
 		}
-		e.detail = c + ": " + msg
+		return kind, c + ": " + msg
 	}
-	if e.kind == ErrNotFound && op != "AssumeRole" {
-		e.op, e.detail = "", "" // "privates3: object not found: "key""
-	}
-	return e
+	return kind, fmt.Sprintf("%s (HTTP %d)", c, status)
 }
 
 // notFoundError is the error of a key known not to exist.

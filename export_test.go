@@ -33,7 +33,7 @@ func (c *Client) GetHead(ctx context.Context, key string) (*Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	obj := o.public(ctx)
+	obj := o.public()
 	obj.Body.Close()
 	obj.Body = http.NoBody
 	return obj, nil
@@ -41,8 +41,8 @@ func (c *Client) GetHead(ctx context.Context, key string) (*Object, error) {
 
 // ObjectData returns the bytes of an object served from memory, or nil if it is streamed.
 func ObjectData(o *Object) []byte {
-	if r, ok := o.Body.(*reader); ok {
-		return r.o.data
+	if r, ok := o.Body.(*object); ok {
+		return r.data
 	}
 	return nil
 }
@@ -61,14 +61,13 @@ func (c *Client) GetRange(ctx context.Context, key string, off, n int64) (Object
 	if err != nil {
 		return Object{}, nil, err
 	}
-	r := o.reader(ctx)
-	defer r.Close()
-	if _, err := r.Seek(off, io.SeekStart); err != nil {
+	defer o.Close()
+	if _, err := o.Seek(off, io.SeekStart); err != nil {
 		return Object{}, nil, err
 	}
 	var b bytes.Buffer
-	_, err = r.writeTo(&b, n, make([]byte, 32<<10))
+	_, err = o.writeTo(&b, n, make([]byte, 32<<10))
 	obj := o.meta.public()
-	obj.Size = r.size()
+	obj.Size = o.len()
 	return obj, b.Bytes(), err
 }

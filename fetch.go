@@ -38,7 +38,7 @@ func (c *Client) GetObject(ctx context.Context, key string) (*Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	return o.public(ctx), nil
+	return o.public(), nil
 }
 
 // ReadRange returns bytes [off, off+n) of key (fewer if the object ends sooner). The Body of the
@@ -62,7 +62,7 @@ func (c *Client) ReadRange(ctx context.Context, key string, off, n int64, ifMatc
 	}
 	rng := fmt.Sprintf("bytes=%d-%d", off, off+n-1)
 	if ifMatch == "" || n > c.cfg.MaxCacheableSize {
-		o := &object{c: c, key: key, full: full, release: func() {}}
+		o := &object{c: c, key: key, full: full}
 		body, m, err := o.get(ctx, rng, ifMatch)
 		if err != nil {
 			return nil, err
@@ -74,7 +74,7 @@ func (c *Client) ReadRange(ctx context.Context, key string, off, n int64, ifMatc
 	ck := full + "\x00" + ifMatch + "\x00" + rng // cannot collide with a key: keys have no NUL
 	if e := c.cache.get(ck); e != nil {
 		c.stats.cacheHits.Add(1)
-		return (&object{cachedObject: e.obj}).public(ctx), nil
+		return (&object{cachedObject: e.obj, ctx: ctx}).public(), nil
 	}
 	c.stats.cacheMisses.Add(1)
 	res, joined, release, err := c.gets.do(ctx, ck, false, func(ctx context.Context) (*fetched, error) {
@@ -103,7 +103,7 @@ func (c *Client) ReadRange(ctx context.Context, key string, off, n int64, ifMatc
 	if err != nil {
 		return nil, c.waitError(ctx, key, err)
 	}
-	return (&object{cachedObject: res.obj}).public(ctx), nil
+	return (&object{cachedObject: res.obj, ctx: ctx}).public(), nil
 }
 
 // checkCall is the prologue of every call on a key: the Client is open, key is valid (the S3 key
@@ -122,14 +122,23 @@ func (c *Client) checkCall(ctx context.Context, key string) (string, error) {
 	return full, nil
 }
 
-// object is what fetch hands GetObject and the handler: an object's metadata, and its bytes in
-// memory (data) or where to get them (see reader).
+// object is what fetch hands GetObject and the handler: an object's metadata, and a reader of
+// its bytes: from memory, from the response a shared fetch handed over, or from a ranged GET of
+// its own. Seek never sends a request: the first Read after it opens the bytes at the new offset
+// (http.ServeContent seeks to the end to learn the size). It is an io.ReadSeekCloser and not
+// safe for concurrent use.
 type object struct {
 	*cachedObject
 	c         *Client
 	key, full string
-	handoff   *handoff // the shared fetch's 200 response, for the first reader at offset 0
-	release   func()   // drops this caller's hold on the shared fetch (and so on handoff)
+	ctx       context.Context // bounds the upstream reads
+	handoff   *handoff        // the shared fetch's 200 response, for the first read at offset 0
+	release   func()          // if set, drops this caller's hold on the shared fetch (and handoff)
+
+	off  int64
+	want int64         // bytes the next open must cover; 0: up to the end
+	body io.ReadCloser // open upstream response, positioned at off
+	err  error         // sticky error of opening
 }
 
 // fetched is the result of a shared fetch, delivered to every caller of the flight.
@@ -149,13 +158,13 @@ func (c *Client) open(ctx context.Context, key string, head bool) (*object, erro
 		switch e.kind {
 		case entryObject:
 			c.stats.cacheHits.Add(1)
-			return &object{cachedObject: e.obj, c: c, key: key, full: full, release: func() {}}, nil
+			return &object{cachedObject: e.obj, c: c, key: key, full: full, ctx: ctx}, nil
 		case entryNotFound:
 			c.stats.cacheHits.Add(1)
 			return nil, notFoundError(key)
 		case entryLarge: // the metadata is known: the bytes come from S3 when they are read
 			c.stats.cacheMisses.Add(1)
-			return &object{cachedObject: e.obj, c: c, key: key, full: full, release: func() {}}, nil
+			return &object{cachedObject: e.obj, c: c, key: key, full: full, ctx: ctx}, nil
 		}
 	}
 	c.stats.cacheMisses.Add(1)
@@ -172,11 +181,11 @@ func (c *Client) open(ctx context.Context, key string, head bool) (*object, erro
 	if err != nil {
 		return nil, c.waitError(ctx, key, err)
 	}
+	o := &object{cachedObject: res.obj, c: c, key: key, full: full, ctx: ctx, handoff: res.handoff, release: release}
 	if res.handoff == nil {
-		release()
-		release = func() {}
+		o.drop()
 	}
-	return &object{cachedObject: res.obj, c: c, key: key, full: full, handoff: res.handoff, release: release}, nil
+	return o, nil
 }
 
 // waitError is the error of a caller of a flight: its own ctx's if that ended, else the flight's.
@@ -420,90 +429,79 @@ func (b *callBody) Close() error {
 	return err
 }
 
-// reader reads an object's bytes: from memory, from the response a shared fetch handed over, or
-// from a ranged GET of its own. Seek never sends a request: the first Read after it opens the
-// bytes at the new offset (for http.ServeContent, which seeks to the end to learn the size).
-// It is an io.ReadSeekCloser and not safe for concurrent use.
-type reader struct {
-	o    *object
-	ctx  context.Context // bounds upstream reads
-	off  int64
-	want int64         // bytes the next open must cover; 0: up to the end
-	body io.ReadCloser // open upstream response, positioned at off
-	err  error         // sticky error of opening
-}
-
-// public returns the caller's Object for o, its Body reading with ctx.
-func (o *object) public(ctx context.Context) *Object {
+// public returns the caller's Object for o, o being its Body.
+func (o *object) public() *Object {
 	obj := o.meta.public()
-	if o.data != nil {
-		obj.Size = int64(len(o.data))
-	}
-	obj.Body = o.reader(ctx)
+	obj.Size = o.len()
+	obj.Body = o
 	return &obj
 }
 
-// reader returns a reader of o's bytes bounded by ctx.
-func (o *object) reader(ctx context.Context) *reader { return &reader{o: o, ctx: ctx} }
-
-func (r *reader) size() int64 {
-	if r.o.data != nil {
-		return int64(len(r.o.data))
+// len is the size of the whole object, -1 if unknown.
+func (o *object) len() int64 {
+	if o.data != nil {
+		return int64(len(o.data))
 	}
-	return r.o.size
+	return o.size
 }
 
-func (r *reader) Read(p []byte) (int, error) {
-	if d := r.o.data; d != nil {
-		if r.off >= int64(len(d)) {
+// drop releases the caller's hold on the shared fetch, if any.
+func (o *object) drop() {
+	if o.release != nil {
+		o.release()
+		o.release = nil
+	}
+}
+
+func (o *object) Read(p []byte) (int, error) {
+	if d := o.data; d != nil {
+		if o.off >= int64(len(d)) {
 			return 0, io.EOF
 		}
-		n := copy(p, d[r.off:])
-		r.off += int64(n)
+		n := copy(p, d[o.off:])
+		o.off += int64(n)
 		return n, nil
 	}
-	if r.body == nil {
-		if err := r.open(); err != nil {
+	if o.body == nil {
+		if err := o.open(); err != nil {
 			return 0, err
 		}
 	}
-	n, err := r.body.Read(p)
-	r.off += int64(n)
+	n, err := o.body.Read(p)
+	o.off += int64(n)
 	return n, err
 }
 
-// open opens the upstream bytes at r.off: the handed-over response when at the start, else a
-// ranged GET (of r.want bytes if set) with If-Match, so every byte comes from the same object.
-func (r *reader) open() error {
-	if r.err != nil {
-		return r.err
+// open opens the upstream bytes at o.off: the handed-over response when at the start, else a
+// ranged GET (of o.want bytes if set) with If-Match, so every byte comes from the same object.
+func (o *object) open() error {
+	if o.err != nil {
+		return o.err
 	}
-	o := r.o
-	if r.off == 0 && o.handoff != nil {
-		if b, ok := o.handoff.claim(r.ctx); ok {
+	if o.off == 0 && o.handoff != nil {
+		if b, ok := o.handoff.claim(o.ctx); ok {
 			o.c.stats.streamed.Add(1)
-			if r.want > 0 {
-				r.body = &limitBody{Reader: io.LimitReader(b, r.want), Closer: b}
+			if o.want > 0 {
+				o.body = &limitBody{Reader: io.LimitReader(b, o.want), Closer: b}
 			} else {
-				r.body = b
+				o.body = b
 			}
 			return nil
 		}
 	}
-	o.release()
-	o.release = func() {}
+	o.drop()
 	rng := ""
-	if r.want > 0 {
-		rng = fmt.Sprintf("bytes=%d-%d", r.off, r.off+r.want-1)
-	} else if r.off > 0 {
-		rng = fmt.Sprintf("bytes=%d-", r.off)
+	if o.want > 0 {
+		rng = fmt.Sprintf("bytes=%d-%d", o.off, o.off+o.want-1)
+	} else if o.off > 0 {
+		rng = fmt.Sprintf("bytes=%d-", o.off)
 	}
-	body, _, err := o.get(r.ctx, rng, o.etag)
+	body, _, err := o.get(o.ctx, rng, o.etag)
 	if err != nil {
-		r.err = err
+		o.err = err
 		return err
 	}
-	r.body = body
+	o.body = body
 	return nil
 }
 
@@ -514,40 +512,40 @@ type limitBody struct {
 }
 
 // Seek implements io.Seeker. It sends no request.
-func (r *reader) Seek(offset int64, whence int) (int64, error) {
+func (o *object) Seek(offset int64, whence int) (int64, error) {
 	switch whence {
 	case io.SeekCurrent:
-		offset += r.off
+		offset += o.off
 	case io.SeekEnd:
-		offset += r.size()
+		offset += o.len()
 	}
 	if offset < 0 {
 		return 0, fmt.Errorf("privates3: seek to negative offset %d", offset)
 	}
-	if offset != r.off && r.body != nil {
-		r.body.Close()
-		r.body = nil
+	if offset != o.off && o.body != nil {
+		o.body.Close()
+		o.body = nil
 	}
-	r.off, r.want = offset, 0
+	o.off, o.want = offset, 0
 	return offset, nil
 }
 
 // writeTo writes the next n bytes to w (the handler's copy): from memory directly, else with one
 // upstream request for exactly those bytes, copied with buf.
-func (r *reader) writeTo(w io.Writer, n int64, buf []byte) (int64, error) {
-	if d := r.o.data; d != nil {
-		end := min(r.off+n, int64(len(d)))
-		m, err := w.Write(d[r.off:end])
-		r.off += int64(m)
+func (o *object) writeTo(w io.Writer, n int64, buf []byte) (int64, error) {
+	if d := o.data; d != nil {
+		end := min(o.off+n, int64(len(d)))
+		m, err := w.Write(d[o.off:end])
+		o.off += int64(m)
 		if err == nil && int64(m) < n {
 			err = io.ErrUnexpectedEOF
 		}
 		return int64(m), err
 	}
-	if r.body == nil {
-		r.want = n
+	if o.body == nil {
+		o.want = n
 	}
-	m, err := io.CopyBuffer(w, io.LimitReader(onlyReader{r}, n), buf)
+	m, err := io.CopyBuffer(w, io.LimitReader(onlyReader{o}, n), buf)
 	if err == nil && m < n {
 		err = io.ErrUnexpectedEOF
 	}
@@ -559,13 +557,12 @@ type onlyReader struct{ io.Reader }
 
 // Close implements io.Closer: it releases the upstream response and the hold on a shared fetch.
 // It is safe to call more than once.
-func (r *reader) Close() error {
-	if r.body != nil {
-		r.body.Close()
-		r.body = nil
+func (o *object) Close() error {
+	if o.body != nil {
+		o.body.Close()
+		o.body = nil
 	}
-	r.o.release()
-	r.o.release = func() {}
-	r.err = ErrClosed
+	o.drop()
+	o.err = ErrClosed
 	return nil
 }

@@ -17,34 +17,6 @@ import (
 	"github.com/privates3/privates3/privates3test"
 )
 
-const bucket = "tiles"
-
-// newFakeClient returns a Client of bucket on srv, with cfg changed by mod; it is closed when the
-// test ends (inside a synctest bubble, close it there with defer instead).
-func newFakeClient(t testing.TB, srv *privates3test.Server, mod func(*privates3.Config)) *privates3.Client {
-	t.Helper()
-	cfg := srv.Config(bucket)
-	if mod != nil {
-		mod(&cfg)
-	}
-	c, err := privates3.New(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return c
-}
-
-// readAll reads and closes obj's body.
-func readAll(t testing.TB, obj *privates3.Object) []byte {
-	t.Helper()
-	defer obj.Body.Close()
-	b, err := io.ReadAll(obj.Body)
-	if err != nil {
-		t.Fatalf("reading body: %v", err)
-	}
-	return b
-}
-
 // TestGetObjectDedup: 100 concurrent cold callers of one key cause exactly one upstream GET, and
 // 99 of them are counted as deduplicated.
 func TestGetObjectDedup(t *testing.T) {
@@ -608,66 +580,6 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	if after > before {
 		buf := make([]byte, 1<<20)
 		t.Errorf("%d goroutines before New, %d after Close:\n%s", before, after, buf[:runtime.Stack(buf, true)])
-	}
-}
-
-// measurePeakHeap runs f and returns the largest growth of the heap in use, sampled every
-// millisecond, over its value before f.
-func measurePeakHeap(t testing.TB, f func()) uint64 {
-	t.Helper()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
-	var peak uint64
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > base {
-				peak = max(peak, ms.HeapInuse-base)
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	f()
-	close(stop)
-	<-done
-	return peak
-}
-
-// compareReaders reads got and want to the end and reports how many bytes agreed.
-func compareReaders(got, want io.Reader) (int64, error) {
-	bg, bw := make([]byte, 64<<10), make([]byte, 64<<10)
-	var n int64
-	for {
-		k, err := io.ReadFull(got, bg)
-		if k > 0 {
-			if _, werr := io.ReadFull(want, bw[:k]); werr != nil {
-				return n, fmt.Errorf("more bytes than expected: %w", werr)
-			}
-			if !bytes.Equal(bg[:k], bw[:k]) {
-				return n, fmt.Errorf("bytes differ in [%d, %d)", n, n+int64(k))
-			}
-			n += int64(k)
-		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			if k, _ := want.Read(bw[:1]); k != 0 {
-				return n, errors.New("fewer bytes than expected")
-			}
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
 	}
 }
 

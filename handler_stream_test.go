@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,40 +74,6 @@ func (cw *hCountingWriter) Flush() {
 
 func (cw *hCountingWriter) Unwrap() http.ResponseWriter { return cw.ResponseWriter }
 
-// hHeapInUse returns the bytes of heap in use after a garbage collection.
-func hHeapInUse() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse
-}
-
-// hWaitFor polls cond until it holds or 20 s pass (a bound for a broken test, not a timing).
-func hWaitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// hRaceEnabled reports whether the test binary was built with -race.
-func hRaceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
-
 // TestHandlerStreamLarge streams a 1 GiB object through the handler to a client that reads
 // slowly (pausing, so that everything upstream backs up) and to one that disconnects half-way,
 // checking that memory stays flat, that the upstream request is cancelled when the client
@@ -117,7 +82,7 @@ func hRaceEnabled() bool {
 // under test, memory independent of size, shows at either size.
 func TestHandlerStreamLarge(t *testing.T) {
 	size := int64(1 << 30)
-	if testing.Short() || hRaceEnabled() {
+	if testing.Short() || raceEnabled() {
 		size = 256 << 20
 	}
 	goroutinesBefore := runtime.NumGoroutine()
@@ -158,7 +123,7 @@ func TestHandlerStreamLarge(t *testing.T) {
 	const slack = 48 << 20 // allowance for buffers, GC timing and the race detector's shadow memory
 
 	t.Run("slow reader", func(t *testing.T) {
-		base := hHeapInUse()
+		base := heapInUse()
 		resp := get()
 		defer resp.Body.Close()
 		buf := make([]byte, 64<<10)
@@ -180,7 +145,7 @@ func TestHandlerStreamLarge(t *testing.T) {
 				// Pause, so that the whole chain (fake, Client, handler) backs up behind the
 				// reader, then measure.
 				time.Sleep(20 * time.Millisecond)
-				peak = max(peak, hHeapInUse())
+				peak = max(peak, heapInUse())
 			}
 		}
 		if growth := int64(peak) - int64(base); growth > slack {
@@ -191,14 +156,14 @@ func TestHandlerStreamLarge(t *testing.T) {
 
 	t.Run("client disconnects half-way", func(t *testing.T) {
 		_, finishedBefore, cancelledBefore, _ := probe.state()
-		base := hHeapInUse()
+		base := heapInUse()
 		resp := get()
 		if _, err := io.CopyN(io.Discard, resp.Body, size/2); err != nil {
 			t.Fatal(err)
 		}
-		mid := hHeapInUse()
+		mid := heapInUse()
 		resp.Body.Close() // closes the connection: the body was not read to the end
-		hWaitFor(t, "the upstream request to end", func() bool {
+		waitFor(t, "the upstream request to end", func() bool {
 			active, finished, _, _ := probe.state()
 			return active == 0 && finished == finishedBefore+1
 		})

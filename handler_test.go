@@ -26,31 +26,14 @@ import (
 
 const hBucket = "media"
 
-// hSyncBuffer is a goroutine-safe log sink.
-type hSyncBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *hSyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *hSyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
+// syncBuffer is a goroutine-safe log sink.
 // handlerEnv is a fake S3, a Client on it and its handler mounted under /files/ on a loopback
 // server (without a ServeMux, so that uncleaned paths reach the handler as sent).
 type handlerEnv struct {
 	srv  *privates3test.Server
 	c    *privates3.Client
 	url  string // the handler server's base URL, without the /files/ mount point
-	logs *hSyncBuffer
+	logs *syncBuffer
 	hc   *http.Client
 }
 
@@ -60,7 +43,7 @@ func newHandlerEnv(t testing.TB, opts *privates3.HandlerOptions, cfgFn func(*pri
 	t.Helper()
 	srv := privates3test.NewServer()
 	t.Cleanup(srv.Close)
-	logs := &hSyncBuffer{}
+	logs := &syncBuffer{}
 	cfg := srv.Config(hBucket)
 	cfg.MaxCacheableSize = 4096
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

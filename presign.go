@@ -264,21 +264,14 @@ func (c *Client) Presign(ctx context.Context, key string, opts *PresignOptions) 
 		key: full, start: start.Unix(), expiry: prm.expiry, window: prm.window,
 		contentType: prm.contentType, disposition: prm.disposition, cacheControl: prm.cacheControl,
 	}
-	p := &c.presign
-	cached, hit := p.lookup(k)
+	cached, hit := c.presign.lookup(k)
 	if hit && !cached.url.Deadline.Before(want) {
 		c.stats.presignCacheHits.Add(1)
 		return cached.url, nil
 	}
-
-	creds, err := c.creds.Retrieve(ctx)
+	creds, err := c.presignCredentials(ctx, prm.expiry-prm.window, now)
 	if err != nil {
 		return PresignedURL{}, err
-	}
-	if creds.CanExpire && creds.Expires.Before(want) {
-		if creds, err = c.presignCredentials(ctx, creds, prm.expiry-prm.window, now); err != nil {
-			return PresignedURL{}, err
-		}
 	}
 	deadline := start.Add(prm.expiry)
 	if creds.CanExpire && creds.Expires.Before(deadline) {
@@ -292,40 +285,53 @@ func (c *Client) Presign(ctx context.Context, key string, opts *PresignOptions) 
 		c.stats.presignCacheHits.Add(1)
 		return cached.url, nil
 	}
-
-	p.init(c)
-	in := &s3.GetObjectInput{Bucket: aws.String(c.cfg.Bucket), Key: aws.String(full)}
-	if prm.contentType != "" {
-		in.ResponseContentType = aws.String(prm.contentType)
-	}
-	if prm.disposition != "" {
-		in.ResponseContentDisposition = aws.String(prm.disposition)
-	}
-	if prm.cacheControl != "" {
-		in.ResponseCacheControl = aws.String(prm.cacheControl)
-	}
-	static := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })
-	req, err := p.client.PresignGetObject(ctx, in, func(o *s3.PresignOptions) {
-		o.Expires = prm.expiry
-		o.Presigner = windowSigner{signer: p.signer, at: start}
-		o.ClientOptions = append(o.ClientOptions, func(o *s3.Options) { o.Credentials = static })
-	})
+	u, err := c.sign(ctx, k, creds)
 	if err != nil {
-		// Presigning is local; it fails only on a bad endpoint or region.
 		return PresignedURL{}, fmt.Errorf("%w: presigning %q: %v", ErrInvalidConfig, key, err)
 	}
-	u := PresignedURL{URL: req.URL, SignedAt: start, Deadline: deadline}
-	p.store(k, presignEntry{url: u, accessKeyID: creds.AccessKeyID})
+	u.Deadline = deadline
+	c.presign.store(k, presignEntry{url: u, accessKeyID: creds.AccessKeyID})
 	c.stats.presigned.Add(1)
 	return u, nil
 }
 
+// sign presigns the GET of k with creds at the start of k's window. Presigning is local; it fails
+// only on a bad endpoint or region.
+func (c *Client) sign(ctx context.Context, k presignKey, creds aws.Credentials) (PresignedURL, error) {
+	p := &c.presign
+	p.init(c)
+	in := &s3.GetObjectInput{Bucket: aws.String(c.cfg.Bucket), Key: aws.String(k.key)}
+	for _, o := range []struct {
+		v   string
+		dst **string
+	}{{k.contentType, &in.ResponseContentType}, {k.disposition, &in.ResponseContentDisposition}, {k.cacheControl, &in.ResponseCacheControl}} {
+		if o.v != "" {
+			*o.dst = aws.String(o.v)
+		}
+	}
+	at := time.Unix(k.start, 0).UTC()
+	static := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })
+	req, err := p.client.PresignGetObject(ctx, in, func(o *s3.PresignOptions) {
+		o.Expires = k.expiry
+		o.Presigner = windowSigner{signer: p.signer, at: at}
+		o.ClientOptions = append(o.ClientOptions, func(o *s3.Options) { o.Credentials = static })
+	})
+	if err != nil {
+		return PresignedURL{}, err
+	}
+	return PresignedURL{URL: req.URL, SignedAt: at}, nil
+}
+
 // presignCredentials returns credentials valid for at least life from now if it can get them:
-// cur when they are, else refreshed ones. When a refresh cannot extend the credentials (STS
-// failing, or a session duration shorter than life), it returns the best it has and asks again
-// for the same credentials only after refreshRetryInterval, so that Presign traffic does not turn
-// into STS traffic.
-func (c *Client) presignCredentials(ctx context.Context, cur aws.Credentials, life time.Duration, now time.Time) (aws.Credentials, error) {
+// the current ones when they are, else refreshed ones. When a refresh cannot extend the
+// credentials (STS failing, or a session duration shorter than life), it returns the best it has
+// and asks again for the same credentials only after refreshRetryInterval, so that Presign
+// traffic does not turn into STS traffic.
+func (c *Client) presignCredentials(ctx context.Context, life time.Duration, now time.Time) (aws.Credentials, error) {
+	cur, err := c.creds.Retrieve(ctx)
+	if err != nil || !cur.CanExpire || !cur.Expires.Before(now.Add(life)) {
+		return cur, err
+	}
 	p := &c.presign
 	p.shortMu.Lock()
 	skip := p.shortKeyID == cur.AccessKeyID && now.Before(p.shortUntil)

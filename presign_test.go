@@ -24,21 +24,6 @@ import (
 	"github.com/privates3/privates3/privates3test"
 )
 
-// presignClient returns a Client for bucket "tiles" of srv, with cfg edited by edit.
-func presignClient(t *testing.T, srv *privates3test.Server, edit func(*privates3.Config)) *privates3.Client {
-	t.Helper()
-	cfg := srv.Config("tiles")
-	if edit != nil {
-		edit(&cfg)
-	}
-	c, err := privates3.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // fetch GETs u with hc and returns the status, the headers and the body.
 func fetch(t *testing.T, hc *http.Client, u string) (int, http.Header, []byte) {
 	t.Helper()
@@ -71,7 +56,7 @@ func TestPresignFetch(t *testing.T) {
 	defer srv.Close()
 	body := []byte("tile bytes \x00\x01\x02")
 	srv.PutObject("tiles", "maps/3/4/2 +é.png", body, privates3test.ContentType("image/png"))
-	c := presignClient(t, srv, func(cfg *privates3.Config) { cfg.Prefix = "maps/" })
+	c := newFakeClient(t, srv, func(cfg *privates3.Config) { cfg.Prefix = "maps/" })
 
 	opts := &privates3.PresignOptions{
 		ResponseContentType:        "application/x-test",
@@ -156,7 +141,7 @@ func TestPresignWindow(t *testing.T) {
 		srv := privates3test.NewServer(privates3test.InProcess())
 		defer srv.Close()
 		srv.PutObject("tiles", "a.png", []byte("A"))
-		c := presignClient(t, srv, nil)
+		c := newFakeClient(t, srv, nil)
 		defer c.Close()
 		ctx := context.Background()
 		opts := &privates3.PresignOptions{Expiry: 20 * time.Minute, Window: 5 * time.Minute}
@@ -217,7 +202,7 @@ func TestPresignDeadline(t *testing.T) {
 		srv := privates3test.NewServer(privates3test.InProcess())
 		defer srv.Close()
 		srv.PutObject("tiles", "a.png", []byte("A"))
-		c := presignClient(t, srv, nil)
+		c := newFakeClient(t, srv, nil)
 		defer c.Close()
 		time.Sleep(42 * time.Second)
 		u, err := c.Presign(context.Background(), "a.png", &privates3.PresignOptions{Expiry: 10 * time.Minute, Window: time.Minute})
@@ -262,7 +247,7 @@ func TestPresignCredentialsNearExpiry(t *testing.T) {
 				srv := privates3test.NewServer(privates3test.InProcess())
 				defer srv.Close()
 				srv.PutObject("tiles", "a.png", []byte("A"))
-				c := presignClient(t, srv, func(cfg *privates3.Config) {
+				c := newFakeClient(t, srv, func(cfg *privates3.Config) {
 					cfg.SessionDuration = tt.session
 					cfg.RefreshBefore = 5 * time.Minute
 				})
@@ -321,7 +306,7 @@ func TestPresignCredentialsNearExpiry(t *testing.T) {
 func TestPresignInvalidInput(t *testing.T) {
 	srv := privates3test.NewServer()
 	defer srv.Close()
-	c := presignClient(t, srv, func(cfg *privates3.Config) { cfg.Prefix = "maps/" })
+	c := newFakeClient(t, srv, func(cfg *privates3.Config) { cfg.Prefix = "maps/" })
 	srv.ResetCounts()
 	tests := []struct {
 		name string
@@ -400,7 +385,7 @@ func TestScopedCredentialsAccess(t *testing.T) {
 	for _, k := range []string{"maps/u1/a", "maps/u1/sub/b", "maps/u10/c", "maps/u2/d", "other/e", "maps/u1"} {
 		srv.PutObject("tiles", k, []byte("body of "+k))
 	}
-	c := presignClient(t, srv, func(cfg *privates3.Config) { cfg.Prefix = "maps/" })
+	c := newFakeClient(t, srv, func(cfg *privates3.Config) { cfg.Prefix = "maps/" })
 	sc, err := c.ScopedCredentials(context.Background(), "u1/", 20*time.Minute)
 	if err != nil {
 		t.Fatalf("ScopedCredentials: %v", err)
@@ -455,7 +440,7 @@ func TestScopedCredentialsShared(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := privates3test.NewServer(privates3test.InProcess())
 		defer srv.Close()
-		c := presignClient(t, srv, nil)
+		c := newFakeClient(t, srv, nil)
 		defer c.Close()
 		before := srv.Count(privates3test.OpAssumeRole)
 		srv.InjectFault(privates3test.Fault{Op: privates3test.OpAssumeRole, Latency: 2 * time.Second, Times: 1})
@@ -530,7 +515,7 @@ func TestScopedCredentialsShared(t *testing.T) {
 func TestScopedCredentialsInvalidInput(t *testing.T) {
 	srv := privates3test.NewServer()
 	defer srv.Close()
-	c := presignClient(t, srv, func(cfg *privates3.Config) { cfg.Prefix = "maps/" })
+	c := newFakeClient(t, srv, func(cfg *privates3.Config) { cfg.Prefix = "maps/" })
 	srv.ResetCounts()
 	tests := []struct {
 		prefix string
@@ -576,24 +561,6 @@ func TestScopedCredentialsInvalidInput(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes, for capturing logs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestCredentialsHandler proves the JSON handler's answers: GET only, refused without
 // authorization, the AWS JavaScript SDK's field names with Cache-Control: no-store, fixed error
 // texts, and no secret in any log line.
@@ -602,7 +569,7 @@ func TestCredentialsHandler(t *testing.T) {
 	defer srv.Close()
 	srv.PutObject("tiles", "maps/u1/a", []byte("A"))
 	var logs syncBuffer
-	c := presignClient(t, srv, func(cfg *privates3.Config) {
+	c := newFakeClient(t, srv, func(cfg *privates3.Config) {
 		cfg.Prefix = "maps/"
 		cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -52,6 +52,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -222,73 +223,42 @@ func (cfg Config) withDefaults() Config {
 
 // validate reports the first invalid field of cfg, which has its defaults applied.
 func (cfg Config) validate() error {
-	bad := func(field string, value any, want string) error {
-		return fmt.Errorf("%w: Config.%s %s (got %v)", ErrInvalidConfig, field, want, value)
+	const lower = "abcdefghijklmnopqrstuvwxyz0123456789"
+	chars := func(s string, lo, hi int, set string) bool {
+		return len(s) >= lo && len(s) <= hi && strings.Trim(s, set) == ""
 	}
-	switch {
-	case cfg.Bucket == "":
-		return fmt.Errorf("%w: Config.Bucket is required", ErrInvalidConfig)
-	case !validBucketName(cfg.Bucket):
-		return bad("Bucket", fmt.Sprintf("%q", cfg.Bucket), "must be 3 to 63 characters of a-z, 0-9, '.' and '-'")
-	case len(cfg.Prefix) >= MaxKeyLength:
-		return bad("Prefix", len(cfg.Prefix), fmt.Sprintf("must be shorter than %d bytes", MaxKeyLength))
-	case cfg.Prefix != "" && validateKey(cfg.Prefix+"x") != nil:
-		return bad("Prefix", fmt.Sprintf("%q", cfg.Prefix), "must be a valid key prefix")
-	case cfg.RoleARN != "" && !strings.HasPrefix(cfg.RoleARN, "arn:"):
-		return bad("RoleARN", fmt.Sprintf("%q", cfg.RoleARN), "must be an ARN (arn:aws:iam::ACCOUNT:role/NAME)")
-	case !validSessionName(cfg.RoleSessionName):
-		return bad("RoleSessionName", fmt.Sprintf("%q", cfg.RoleSessionName), `must be 2 to 64 characters of [\w+=,.@-]`)
-	case len(cfg.SessionPolicy) > maxSessionPolicy:
-		return bad("SessionPolicy", fmt.Sprintf("%d bytes", len(cfg.SessionPolicy)), "must be at most 2048 bytes")
-	case cfg.SessionDuration < MinSessionDuration || cfg.SessionDuration > MaxSessionDuration:
-		return bad("SessionDuration", cfg.SessionDuration, "must be between 15m and 12h")
-	case cfg.RefreshBefore < 0 || cfg.RefreshBefore >= cfg.SessionDuration/2:
-		return bad("RefreshBefore", cfg.RefreshBefore, "must be positive and less than half of SessionDuration")
-	case cfg.MaxCacheableSize < 0:
-		return bad("MaxCacheableSize", cfg.MaxCacheableSize, "must not be negative")
-	case cfg.TTL < 0:
-		return bad("TTL", cfg.TTL, "must not be negative")
-	case cfg.FetchTimeout < 0:
-		return bad("FetchTimeout", cfg.FetchTimeout, "must not be negative")
-	case cfg.STSTimeout < 0:
-		return bad("STSTimeout", cfg.STSTimeout, "must not be negative")
-	case cfg.MaxConnsPerHost < 0:
-		return bad("MaxConnsPerHost", cfg.MaxConnsPerHost, "must not be negative")
-	case cfg.SharedCacheWait < 0:
-		return bad("SharedCacheWait", cfg.SharedCacheWait, "must not be negative")
+	isURL := func(v string) bool {
+		return v == "" || strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://")
 	}
-	for _, e := range []struct{ field, value string }{{"Endpoint", cfg.Endpoint}, {"STSEndpoint", cfg.STSEndpoint}} {
-		if e.value != "" && !strings.HasPrefix(e.value, "http://") && !strings.HasPrefix(e.value, "https://") {
-			return bad(e.field, fmt.Sprintf("%q", e.value), "must be an http:// or https:// URL")
+	q := strconv.Quote
+	for _, c := range []struct {
+		ok          bool
+		field, want string
+		got         any
+	}{
+		{cfg.Bucket != "", "Bucket", "is required", q(cfg.Bucket)},
+		{chars(cfg.Bucket, 3, 63, lower+".-"), "Bucket", "must be 3 to 63 characters of a-z, 0-9, '.' and '-'", q(cfg.Bucket)},
+		{len(cfg.Prefix) < MaxKeyLength, "Prefix", fmt.Sprintf("must be shorter than %d bytes", MaxKeyLength), len(cfg.Prefix)},
+		{cfg.Prefix == "" || validateKey(cfg.Prefix+"x") == nil, "Prefix", "must be a valid key prefix", q(cfg.Prefix)},
+		{cfg.RoleARN == "" || strings.HasPrefix(cfg.RoleARN, "arn:"), "RoleARN", "must be an ARN (arn:aws:iam::ACCOUNT:role/NAME)", q(cfg.RoleARN)},
+		{chars(cfg.RoleSessionName, 2, 64, lower+strings.ToUpper(lower)+"_+=,.@-"), "RoleSessionName", `must be 2 to 64 characters of [\w+=,.@-]`, q(cfg.RoleSessionName)},
+		{len(cfg.SessionPolicy) <= maxSessionPolicy, "SessionPolicy", "must be at most 2048 bytes", fmt.Sprintf("%d bytes", len(cfg.SessionPolicy))},
+		{cfg.SessionDuration >= MinSessionDuration && cfg.SessionDuration <= MaxSessionDuration, "SessionDuration", "must be between 15m and 12h", cfg.SessionDuration},
+		{cfg.RefreshBefore >= 0 && cfg.RefreshBefore < cfg.SessionDuration/2, "RefreshBefore", "must be positive and less than half of SessionDuration", cfg.RefreshBefore},
+		{cfg.MaxCacheableSize >= 0, "MaxCacheableSize", "must not be negative", cfg.MaxCacheableSize},
+		{cfg.TTL >= 0, "TTL", "must not be negative", cfg.TTL},
+		{cfg.FetchTimeout >= 0, "FetchTimeout", "must not be negative", cfg.FetchTimeout},
+		{cfg.STSTimeout >= 0, "STSTimeout", "must not be negative", cfg.STSTimeout},
+		{cfg.MaxConnsPerHost >= 0, "MaxConnsPerHost", "must not be negative", cfg.MaxConnsPerHost},
+		{isURL(cfg.Endpoint), "Endpoint", "must be an http:// or https:// URL", q(cfg.Endpoint)},
+		{isURL(cfg.STSEndpoint), "STSEndpoint", "must be an http:// or https:// URL", q(cfg.STSEndpoint)},
+		{cfg.SharedCacheWait >= 0, "SharedCacheWait", "must not be negative", cfg.SharedCacheWait},
+	} {
+		if !c.ok {
+			return fmt.Errorf("%w: Config.%s %s (got %v)", ErrInvalidConfig, c.field, c.want, c.got)
 		}
 	}
 	return nil
-}
-
-func validBucketName(b string) bool {
-	if len(b) < 3 || len(b) > 63 {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		ch := b[i]
-		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '.' || ch == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-func validSessionName(s string) bool {
-	if len(s) < 2 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || strings.IndexByte("_+=,.@-", ch) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // Client reads objects of one bucket with credentials it keeps fresh. Create it once with [New]

@@ -390,22 +390,3 @@ func (c *cdp) takeEvents(method string) []cdpMessage {
 	c.events = nil
 	return out
 }
-
-// lockedBuffer is a bytes buffer safe for concurrent writers and readers.
-type lockedBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf []byte
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	return len(p), nil
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
-}

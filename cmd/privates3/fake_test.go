@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -10,44 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
-
-// startFake runs `privates3 fake args...` until the end of the test and returns its exports.
-func startFake(t *testing.T, args ...string) map[string]string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
-	exit := make(chan int, 1)
-	go func() { exit <- run(ctx, append([]string{"fake"}, args...), stdout, stderr) }()
-	t.Cleanup(func() {
-		cancel()
-		if code := <-exit; code != exitOK {
-			t.Errorf("privates3 fake: exit code %d; stderr:\n%s", code, stderr.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(stdout.String(), "# Serve it:") {
-		select {
-		case code := <-exit:
-			exit <- code
-			t.Fatalf("privates3 fake exited with %d:\n%s", code, stderr.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("privates3 fake printed no exports in 30s:\n%s", stdout.String())
-		}
-	}
-	exports := map[string]string{}
-	for line := range strings.Lines(stdout.String()) {
-		if kv, ok := strings.CutPrefix(strings.TrimSpace(line), "export "); ok {
-			k, v, _ := strings.Cut(kv, "=")
-			exports[k] = strings.Trim(v, "'")
-		}
-	}
-	t.Logf("privates3 fake printed:\n%s", stdout.String())
-	return exports
-}
 
 // TestFakeWithAWSCLI runs `privates3 fake` and talks to it with the AWS CLI, a client that
 // shares no code with privates3: with the printed exports it assumes the printed role, reads a
@@ -141,14 +103,7 @@ func TestFakeWithAWSCLI(t *testing.T) {
 // command against the fake (the README's second command).
 func TestFakeSeedAndTiles(t *testing.T) {
 	ex := startFake(t, "-addr", "127.0.0.1:0", "-bucket", "seeded", "-tiles", "1")
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": ex["AWS_ACCESS_KEY_ID"], "AWS_SECRET_ACCESS_KEY": ex["AWS_SECRET_ACCESS_KEY"],
-		"AWS_SESSION_TOKEN": "", "AWS_REGION": ex["AWS_REGION"], "AWS_PROFILE": "", "AWS_ENDPOINT_URL": ex["AWS_ENDPOINT_URL"],
-		"AWS_CONFIG_FILE": "/nonexistent/privates3-test", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/privates3-test",
-		"AWS_EC2_METADATA_DISABLED": "true",
-	} {
-		t.Setenv(k, v)
-	}
+	awsEnv(t, ex["AWS_ACCESS_KEY_ID"], ex["AWS_SECRET_ACCESS_KEY"], ex["AWS_REGION"], ex["AWS_ENDPOINT_URL"])
 	a, _ := startApp(t, "-bucket", ex["PRIVATES3_BUCKET"], "-role-arn", ex["PRIVATES3_ROLE_ARN"],
 		"-endpoint", ex["AWS_ENDPOINT_URL"], "-prefix", demoPrefix, "-probe-key", "0/0/0.png", "-max-zoom", "1")
 	resp, body := get(t, http.DefaultClient, a.url+"tiles/1/1/0.png")

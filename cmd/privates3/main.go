@@ -26,11 +26,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -47,6 +52,9 @@ const (
 	exitUsage = 2
 )
 
+// shutdownTimeout bounds the draining of requests in flight at shutdown.
+const shutdownTimeout = 10 * time.Second
+
 // run is the command: it parses args (without the program name), serves until ctx is done and
 // returns the exit code. Output meant for the user (the URL to open, the fake's exports) goes to
 // stdout; usage, errors and logs go to stderr.
@@ -60,4 +68,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // errorf prints one line "privates3: ..." to w.
 func errorf(w io.Writer, format string, args ...any) {
 	fmt.Fprintf(w, "privates3: "+format+"\n", args...)
+}
+
+// serveUntil answers requests on ln with h until ctx is done, then drains the requests in flight
+// (for at most shutdownTimeout) and returns the exit code. It is the one server and shutdown path
+// of both commands; connection errors go to log at debug level, a serving error to stderr.
+func serveUntil(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, stderr io.Writer) int {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		err = srv.Shutdown(sctx)
+		cancel()
+		if serr := <-errc; err == nil && !errors.Is(serr, http.ErrServerClosed) {
+			err = serr
+		}
+	}
+	if err != nil {
+		errorf(stderr, "%v", err)
+		return exitError
+	}
+	return exitOK
 }

@@ -156,17 +156,11 @@ func (t *terrain) elevations(tl tile, s *scratch) {
 		}
 		// Per-column lattice index and smoothed fraction.
 		for i := 0; i < n; i++ {
-			fx := (x0 + float64(i) + 0.5) * freq
-			ix := math.Floor(fx)
-			f := fx - ix
-			s.ix[i] = ix - float64(lx0)
-			s.sx[i] = f * f * (3 - 2*f)
+			ix, sx := cell(x0+float64(i), freq)
+			s.ix[i], s.sx[i] = ix-float64(lx0), sx
 		}
 		for j := 0; j < n; j++ {
-			fy := (y0 + float64(j) + 0.5) * freq
-			iy := math.Floor(fy)
-			f := fy - iy
-			sy := f * f * (3 - 2*f)
+			iy, sy := cell(y0+float64(j), freq)
 			row0 := lat[int(iy-float64(ly0))*lw:]
 			row1 := row0[lw:]
 			e := s.elev[j*n : j*n+n]
@@ -179,6 +173,15 @@ func (t *terrain) elevations(tl tile, s *scratch) {
 		}
 		amp *= 0.5
 	}
+}
+
+// cell returns the lattice cell of the pixel at p (world pixels) for a lattice of freq cells per
+// pixel, and the smoothed fraction of the way across it.
+func cell(p, freq float64) (index, smooth float64) {
+	fp := (p + 0.5) * freq
+	index = math.Floor(fp)
+	f := fp - index
+	return index, f * f * (3 - 2*f)
 }
 
 // render draws tile tl into s.img and returns its PNG encoding (valid until the next call).
@@ -221,7 +224,7 @@ func (t *terrain) render(tl tile, s *scratch) ([]byte, error) {
 // put for each (put is called concurrently and must copy body if it keeps it). When every tile of
 // a zoom level has been put, it calls zoomDone (if not nil) with that level. It returns the number
 // of tiles and their total size in bytes, or the first error (put's or ctx's).
-func generateTiles(ctx context.Context, seed uint32, maxZoom int, put func(key string, body []byte) error, zoomDone func(z int)) (n int, size int64, err error) {
+func generateTiles(ctx context.Context, seed uint32, maxZoom int, put func(key string, body []byte) error, zoomDone func(z int)) (int, int64, error) {
 	t := newTerrain(seed)
 	work := make(chan tile)
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -232,8 +235,8 @@ func generateTiles(ctx context.Context, seed uint32, maxZoom int, put func(key s
 	}
 	var (
 		wg    sync.WaitGroup
-		mu    sync.Mutex // guards n, total
-		total int64
+		count atomic.Int64
+		total atomic.Int64
 	)
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
@@ -247,10 +250,8 @@ func generateTiles(ctx context.Context, seed uint32, maxZoom int, put func(key s
 					cancel(fmt.Errorf("tile %s: %w", tl.key(), err))
 					continue
 				}
-				mu.Lock()
-				n++
-				total += int64(len(body))
-				mu.Unlock()
+				count.Add(1)
+				total.Add(int64(len(body)))
 				if remaining[tl.z].Add(-1) == 0 && zoomDone != nil {
 					zoomDone(tl.z)
 				}
@@ -274,14 +275,8 @@ feed:
 	if err := context.Cause(ctx); err != nil {
 		return 0, 0, err
 	}
-	return n, total, nil
+	return int(count.Load()), total.Load(), nil
 }
 
-// tileCount is the number of tiles of zoom levels 0..maxZoom.
-func tileCount(maxZoom int) int {
-	n := 0
-	for z := 0; z <= maxZoom; z++ {
-		n += 1 << (2 * z)
-	}
-	return n
-}
+// tileCount is the number of tiles of zoom levels 0..maxZoom: 1 + 4 + ... + 4^maxZoom.
+func tileCount(maxZoom int) int { return (1<<(2*maxZoom+2) - 1) / 3 }
