@@ -91,15 +91,21 @@ type HandlerOptions struct {
 // multipart/byteranges 206 for cached objects and 200 with the whole object for streamed ones.
 // A Range that is not a valid byte-range set is ignored (200), as is Range on HEAD. If-None-Match
 // and If-Modified-Since give 304, If-Match and If-Unmodified-Since 412, If-Range is honoured.
-// HEAD never downloads a body.
+// One engine, http.ServeContent, answers all of this for cached and streamed objects alike;
+// for a streamed object it decides conditionals from the metadata (known from the cache or a
+// HEAD: a 304 or 412 costs no GET) and then reads exactly the bytes it sends, with one ranged
+// GET carrying If-Match, so a response never mixes two versions of an object. HEAD never
+// downloads a body. A body that breaks off upstream aborts the response (the client sees a
+// broken connection, never a short success).
 //
 // In Redirect mode the response is 307 to the URL returned by [Client.Presign], with
 // Cache-Control "private, max-age=N" where N is below the URL's remaining lifetime, so that
 // browsers reuse the redirect and the URL together.
 //
-// Errors map to statuses: not found 404; access denied 403 (and one log line naming S3's code);
-// throttled 503 with Retry-After; upstream timeout 504; Client closed 503; Presign options out of
-// range 500; any other failure 502.
+// Errors map to statuses (one table for this handler and [Client.CredentialsHandler]): not found
+// 404; access denied 403 (and one log line naming S3's code); throttled 503 with Retry-After;
+// upstream timeout 504; Client closed 503; Presign options out of range 500; the Client's
+// credentials unavailable 502 (504 if STS hung, 503 if it throttled); any other failure 502.
 // Bodies are short fixed texts: never the key, S3's message or a credential. When the HTTP client
 // has gone away, nothing is written and the event is logged at debug level.
 func (c *Client) Handler(opts *HandlerOptions) http.Handler {
@@ -395,78 +401,48 @@ func rangeSpecs(v string) (n int, satisfiable string) {
 	if !ok {
 		return 0, ""
 	}
-	zeros := 0
-	for spec := range strings.SplitSeq(set, ",") {
-		spec = textproto.TrimString(spec)
-		if spec == "" {
-			continue // empty list elements are allowed
-		}
-		if !validRangeSpec(spec) {
-			return 0, ""
-		}
-		if isZeroSuffix(spec) {
-			zeros++
-		}
-		n++
-	}
-	if n == 0 {
-		return 0, ""
-	}
-	if zeros == 0 {
-		return n, v
-	}
 	var kept []string
 	for spec := range strings.SplitSeq(set, ",") {
-		if spec = textproto.TrimString(spec); spec != "" && !isZeroSuffix(spec) {
+		if spec = textproto.TrimString(spec); spec == "" {
+			continue // empty list elements are allowed
+		}
+		empty, ok := rangeSpec(spec)
+		if !ok {
+			return 0, ""
+		}
+		n++
+		if !empty {
 			kept = append(kept, spec)
 		}
 	}
-	if len(kept) == 0 {
+	switch {
+	case len(kept) == 0:
 		return n, ""
+	case len(kept) == n:
+		return n, v
 	}
 	return n, "bytes=" + strings.Join(kept, ",")
 }
 
-// isZeroSuffix reports whether the valid range spec is a suffix of length zero.
-func isZeroSuffix(spec string) bool {
-	first, last, _ := strings.Cut(spec, "-")
-	return textproto.TrimString(first) == "" && strings.Trim(last, " \t0") == ""
-}
-
-// validRangeSpec reports whether spec is "a-b" (a <= b), "a-" or "-n".
-func validRangeSpec(spec string) bool {
+// rangeSpec reports whether spec is "a-b" (a <= b), "a-" or "-n", and whether it is an empty
+// suffix ("-0").
+func rangeSpec(spec string) (empty, ok bool) {
 	first, last, ok := strings.Cut(spec, "-")
-	if !ok {
-		return false
-	}
 	first, last = textproto.TrimString(first), textproto.TrimString(last)
+	a, okA := digits(first)
+	b, okB := digits(last)
 	if first == "" {
-		_, ok := parseDigits(last)
-		return ok
+		return b == 0, ok && okB
 	}
-	a, ok := parseDigits(first)
-	if !ok {
-		return false
-	}
-	if last == "" {
-		return true
-	}
-	b, ok := parseDigits(last)
-	return ok && a <= b
+	return false, ok && okA && (last == "" || okB && a <= b)
 }
 
-// parseDigits parses a non-empty decimal number of at most 18 digits (no sign, no overflow).
-func parseDigits(s string) (int64, bool) {
-	if s == "" || len(s) > 18 {
+// digits parses a non-empty decimal number of at most 18 digits (no sign, no overflow).
+func digits(s string) (int64, bool) {
+	if s == "" || len(s) > 18 || strings.Trim(s, "0123456789") != "" {
 		return 0, false
 	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(s[i]-'0')
-	}
+	n, _ := strconv.ParseInt(s, 10, 64)
 	return n, true
 }
 

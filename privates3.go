@@ -4,7 +4,8 @@
 // A [Client] assumes an IAM role through STS and refreshes the temporary credentials in the
 // background before they expire, so no request waits for STS. [Client.GetObject] caches small
 // objects in a byte-bounded cache, streams large ones in constant memory and merges concurrent
-// fetches of one key into one upstream GET. [Client.Presign] returns presigned GET URLs that never
+// fetches of one key into one upstream GET; [Client.ReadRange] reads byte ranges, cached by
+// ETag. [Client.Presign] returns presigned GET URLs that never
 // outlive the credentials that signed them and stay identical within a time window, so browsers and
 // CDNs can cache them. [Client.Handler] is an [net/http.Handler] that existing servers mount, in
 // proxy or redirect mode, with full HTTP semantics (Range, ETag and 304, HEAD, Cache-Control).
@@ -38,11 +39,15 @@
 //   - [ErrTimeout]: the upstream call did not finish in time.
 //   - [ErrCredentials]: no valid credentials could be obtained.
 //   - [ErrUpstream]: any other failure of S3 or STS.
+//   - [ErrPreconditionFailed]: the object's ETag is not the one [Client.ReadRange] was given (the
+//     object was replaced).
+//   - [ErrRangeNotSatisfiable]: [Client.ReadRange] asked for bytes beyond the object's end.
 //   - [ErrClosed]: the Client was closed.
 //   - [ErrUnauthorized]: returned by a [HandlerOptions.Authorize] hook to answer 401 instead of 403.
 //
 // Error texts may name the key and the S3 error code; they never contain secret keys or session
-// tokens.
+// tokens. One table maps the sentinels to the HTTP statuses of both handlers (see
+// [Client.Handler]).
 package privates3
 
 import (
