@@ -73,6 +73,7 @@ type serveOptions struct {
 	logLevel   slog.Level
 	maxZoom    int
 	probeKey   string
+	redis      string // URL of the shared cache tier; "" for none
 }
 
 // parseServeFlags parses the server's flags. On error it prints the problem and the usage to
@@ -94,6 +95,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
 	level := fs.String("log-level", "info", "log `level`: debug (one line per request), info, warn or error")
 	fs.IntVar(&o.maxZoom, "max-zoom", 5, "deepest zoom `level` of the viewer, and of the generated demo tiles (0 to 8 for the demo)")
 	fs.StringVar(&o.probeKey, "probe-key", "", "`key` read at start-up to check access to -bucket; if empty, a key that need not exist")
+	fs.StringVar(&o.redis, "redis", "", "`URL` of a Redis or Valkey shared by all instances as a cache tier (redis://host:6379/0, rediss:// for TLS, user and password in the URL or the password in $"+redisPasswordEnv+"); if empty, none")
 	if err := parseFlags(fs, args, &o.addr); err != nil {
 		return serveOptions{}, err
 	}
