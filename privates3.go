@@ -176,7 +176,9 @@ type Config struct {
 	SharedCache SharedCache
 
 	// SharedCacheWait is how long a fetch waits for another instance that holds the key's lease
-	// in SharedCache before it fetches from S3 itself. Ignored without SharedCache. If zero,
+	// in SharedCache before it fetches from S3 itself, and so also the lifetime of a lease. For
+	// SharedCacheWait after a failed call of SharedCache, fetches do not wait at all (a lease
+	// may have been lost with the failure). Ignored without SharedCache. If zero,
 	// DefaultSharedCacheWait (2s).
 	SharedCacheWait time.Duration
 
@@ -284,6 +286,8 @@ type Client struct {
 	heads   group[string, *fetched]
 	presign presignState // presign.go; zero value usable
 	scoped  scopedState  // scoped.go
+
+	sharedTrouble atomic.Int64 // sharedcache.go: Unix ns until which fetches do not wait for leases
 
 	stats      counters
 	transports []*http.Transport // made by the Client (transport.go); Close closes their idle connections

@@ -65,7 +65,7 @@ lookup:
 	for {
 		v, err := sc.Get(ctx, sk)
 		if err != nil {
-			c.stats.sharedErrors.Add(1)
+			c.sharedFailed()
 			break
 		}
 		if v != nil {
@@ -84,10 +84,12 @@ lookup:
 		if leased {
 			break // looked again under the lease: still nothing
 		}
-		ok, err := sc.Lease(ctx, sk, c.cfg.FetchTimeout)
+		// A lease lives no longer than the others wait for it: one lost with its holder (a crash,
+		// a Release that failed) delays them at most that long.
+		ok, err := sc.Lease(ctx, sk, c.cfg.SharedCacheWait)
 		switch {
 		case err != nil:
-			c.stats.sharedErrors.Add(1)
+			c.sharedFailed()
 			break lookup
 		case ok:
 			// Another instance may have stored the entry and released the lease between the Get
@@ -97,6 +99,8 @@ lookup:
 			continue
 		case !time.Now().Before(deadline):
 			break lookup // the holder is slow or gone: fetch without the lease
+		case time.Now().UnixNano() < c.sharedTrouble.Load():
+			break lookup // the tier failed lately, so leases may have been lost: do not wait
 		}
 		if !waited {
 			c.stats.sharedWaits.Add(1)
@@ -120,13 +124,20 @@ lookup:
 	return res, err
 }
 
+// sharedFailed counts a failed call of the tier, and for SharedCacheWait from now makes fetches
+// not wait for leases held by others: the failure may have lost a Release.
+func (c *Client) sharedFailed() {
+	c.stats.sharedErrors.Add(1)
+	c.sharedTrouble.Store(time.Now().Add(c.cfg.SharedCacheWait).UnixNano())
+}
+
 // releaseShared releases the lease on sk, also after Close cancelled ctx, so that the other
 // instances need not wait for it to expire.
 func (c *Client) releaseShared(ctx context.Context, sk string) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedReleaseTimeout)
 	defer cancel()
 	if c.cfg.SharedCache.Release(rctx, sk) != nil {
-		c.stats.sharedErrors.Add(1)
+		c.sharedFailed()
 	}
 }
 
@@ -170,7 +181,7 @@ func (c *Client) storeShared(ctx context.Context, sk string, res *fetched, err e
 	}
 	se.fresh = time.Now().Add(ttl)
 	if c.cfg.SharedCache.Set(ctx, sk, encodeShared(se, sk), 2*ttl) != nil {
-		c.stats.sharedErrors.Add(1)
+		c.sharedFailed()
 	}
 }
 

@@ -342,7 +342,7 @@ func TestLoadThroughRedisFailures(t *testing.T) {
 	tr := newTier(t)
 	tr.opts.Timeout = 50 * time.Millisecond
 	tr.opts.BreakerCooldown = 200 * time.Millisecond
-	tr.cfg = func(cfg *privates3.Config) { cfg.CacheBytes = -1 }
+	tr.cfg = func(cfg *privates3.Config) { cfg.CacheBytes = -1; cfg.SharedCacheWait = time.Second }
 	vals := make([][]byte, 20)
 	for i := range vals {
 		vals[i] = randomValue(4<<10 + i)

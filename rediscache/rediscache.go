@@ -165,6 +165,11 @@ type Cache struct {
 	hits, misses, sets, leasesTaken, leasesBusy, releases, errs, rejected, opens atomic.Int64
 }
 
+// connectError is the failure of a connection attempt.
+type connectError struct{ err error }
+
+func (e *connectError) Error() string { return "connecting: " + e.err.Error() }
+
 // clientBox holds the connected client (an interface) for atomic.Pointer.
 type clientBox struct{ rueidis.Client }
 
@@ -342,7 +347,7 @@ func (c *Cache) startConnectLocked() *attempt {
 		defer c.mu.Unlock()
 		switch {
 		case err != nil:
-			a.err = fmt.Errorf("%w: connecting: %v", ErrUnavailable, err)
+			a.err = &connectError{err}
 		case c.closed.Load():
 			cl.Close()
 			a.err = ErrClosed
@@ -452,14 +457,13 @@ func do[T any](c *Cache, ctx context.Context, op string, f func(ctx context.Cont
 		err = fmt.Errorf("rediscache: %s: %w", op, cmp.Or(ctx.Err(), context.DeadlineExceeded))
 		verdict = neutral
 	case errors.Is(err, ErrClosed) || c.closed.Load():
-		err = fmt.Errorf("rediscache: %s: %w", op, ErrClosed)
-		verdict = neutral
+		err, verdict = ErrClosed, neutral
 	case cctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
 		// (The client may give up a moment before cctx's timer fires.)
 		err = fmt.Errorf("%w: %s: no answer within %v", ErrTimeout, op, c.timeout)
 		verdict = failure
-	case errors.Is(err, ErrUnavailable):
-		err = fmt.Errorf("rediscache: %s: %w", op, err)
+	case errors.As(err, new(*connectError)):
+		err = fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
 		verdict = failure
 	default:
 		verdict = failure

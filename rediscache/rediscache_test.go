@@ -324,21 +324,21 @@ func TestTimeoutDebugSleep(t *testing.T) {
 	c := newCache(t, rediscache.Options{URL: srv.URL(), Timeout: 50 * time.Millisecond, BreakerErrors: 1000})
 	ctx := t.Context()
 	eventually(t, 5*time.Second, func() error { return c.Set(ctx, "k", []byte("v"), time.Hour) })
-	srv.sleep(3 * time.Second)
+	srv.sleep(4 * time.Second)
 	asleep := time.Now()
 	for i := 0; i < 5 && time.Since(asleep) < 1500*time.Millisecond; i++ {
-		prompt(t, 500*time.Millisecond, func() {
+		prompt(t, 1500*time.Millisecond, func() {
 			v, err := c.Get(ctx, "k")
 			if v != nil || !errors.Is(err, rediscache.ErrTimeout) {
 				t.Fatalf("Get %d during DEBUG SLEEP = %q, %v; want nil, ErrTimeout", i, v, err)
 			}
 		})
-		prompt(t, 500*time.Millisecond, func() {
+		prompt(t, 1500*time.Millisecond, func() {
 			if err := c.Set(ctx, "k2", randomValue(20<<10), time.Hour); !errors.Is(err, rediscache.ErrTimeout) {
 				t.Fatalf("Set during DEBUG SLEEP: %v; want ErrTimeout", err)
 			}
 		})
-		prompt(t, 500*time.Millisecond, func() {
+		prompt(t, 1500*time.Millisecond, func() {
 			if ok, err := c.Lease(ctx, "k3", time.Second); ok || !errors.Is(err, rediscache.ErrTimeout) {
 				t.Fatalf("Lease during DEBUG SLEEP: %v, %v; want false, ErrTimeout", ok, err)
 			}
@@ -363,10 +363,10 @@ func TestTimeoutClientPause(t *testing.T) {
 	c := newCache(t, rediscache.Options{URL: srv.URL(), Timeout: 50 * time.Millisecond, BreakerErrors: 1000})
 	ctx := t.Context()
 	eventually(t, 5*time.Second, func() error { return c.Set(ctx, "k", []byte("v"), time.Hour) })
-	srv.cli("CLIENT", "PAUSE", "3000", "ALL")
+	srv.cli("CLIENT", "PAUSE", "4000", "ALL")
 	paused := time.Now()
 	for i := 0; i < 5 && time.Since(paused) < 1500*time.Millisecond; i++ {
-		prompt(t, 500*time.Millisecond, func() {
+		prompt(t, 1500*time.Millisecond, func() {
 			if v, err := c.Get(ctx, "k"); v != nil || !errors.Is(err, rediscache.ErrTimeout) {
 				t.Fatalf("Get during CLIENT PAUSE = %q, %v; want nil, ErrTimeout", v, err)
 			}
@@ -387,10 +387,10 @@ func TestCallerContextWins(t *testing.T) {
 	if err := c.Ping(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	srv.cli("CLIENT", "PAUSE", "1000", "ALL")
+	srv.cli("CLIENT", "PAUSE", "3000", "ALL")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
 	defer cancel()
-	prompt(t, 500*time.Millisecond, func() {
+	prompt(t, 1500*time.Millisecond, func() {
 		if _, err := c.Get(ctx, "k"); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Get = %v; want the caller's context.DeadlineExceeded", err)
 		}
@@ -409,7 +409,7 @@ func TestRedisRestart(t *testing.T) {
 	eventually(t, 5*time.Second, func() error { return c.Set(ctx, "k", []byte("before"), time.Hour) })
 	srv.Stop()
 	for range 5 {
-		prompt(t, time.Second, func() {
+		prompt(t, 3*time.Second, func() {
 			if v, err := c.Get(ctx, "k"); v != nil || err == nil {
 				t.Fatalf("Get with Redis stopped = %q, %v; want an error", v, err)
 			}
@@ -443,7 +443,7 @@ func TestStartsWhileRedisDown(t *testing.T) {
 	srv := startRedis(t)
 	srv.Stop()
 	c := newCache(t, rediscache.Options{URL: srv.URL(), Timeout: 50 * time.Millisecond, BreakerErrors: 1000})
-	prompt(t, time.Second, func() {
+	prompt(t, 3*time.Second, func() {
 		if _, err := c.Get(t.Context(), "k"); !errors.Is(err, rediscache.ErrUnavailable) {
 			t.Fatalf("Get with Redis never started = %v; want ErrUnavailable", err)
 		}
@@ -491,14 +491,14 @@ func TestHungServer(t *testing.T) {
 	}
 	// Calls wait for the handshake only up to their own timeout.
 	for range 3 {
-		prompt(t, 500*time.Millisecond, func() {
+		prompt(t, 1500*time.Millisecond, func() {
 			if _, err := c.Get(t.Context(), "k"); !errors.Is(err, rediscache.ErrTimeout) && !errors.Is(err, rediscache.ErrUnavailable) {
 				t.Fatalf("Get against a hung server = %v; want ErrTimeout or ErrUnavailable", err)
 			}
 		})
 	}
 	// Close ends a handshake in progress.
-	prompt(t, 500*time.Millisecond, func() { c.Close() })
+	prompt(t, 1500*time.Millisecond, func() { c.Close() })
 	if _, err := c.Get(t.Context(), "k"); !errors.Is(err, rediscache.ErrClosed) {
 		t.Fatalf("Get after Close = %v; want ErrClosed", err)
 	}
@@ -585,7 +585,7 @@ func TestBreakerAgainstRedis(t *testing.T) {
 	srv := startRedis(t)
 	c := newCache(t, rediscache.Options{
 		URL: srv.URL(), Timeout: 100 * time.Millisecond,
-		BreakerErrors: 3, BreakerCooldown: 300 * time.Millisecond,
+		BreakerErrors: 3, BreakerCooldown: time.Second,
 	})
 	ctx := t.Context()
 	eventually(t, 5*time.Second, func() error { return c.Set(ctx, "k", []byte("v"), time.Hour) })
@@ -607,7 +607,7 @@ func TestBreakerAgainstRedis(t *testing.T) {
 	}
 	// Open: refused at once, without asking Redis.
 	for range 10 {
-		prompt(t, 50*time.Millisecond, func() {
+		prompt(t, 500*time.Millisecond, func() {
 			if _, err := c.Get(ctx, "k"); !errors.Is(err, rediscache.ErrUnavailable) {
 				t.Fatalf("Get with the breaker open = %v; want ErrUnavailable", err)
 			}
@@ -617,7 +617,7 @@ func TestBreakerAgainstRedis(t *testing.T) {
 		t.Fatalf("Stats = %+v; want 10 rejected, still 3 errors", st)
 	}
 	// After the cooldown one probe asks Redis, fails and opens it again.
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
 	if _, err := c.Get(ctx, "k"); err == nil || strings.Contains(err.Error(), "breaker") {
 		t.Fatalf("probe = %v; want a Redis error", err)
 	}
@@ -626,7 +626,7 @@ func TestBreakerAgainstRedis(t *testing.T) {
 	}
 	// Redis is back: after the cooldown the probe succeeds and everything flows again.
 	srv.Start()
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
 	eventually(t, 5*time.Second, func() error { return c.Set(ctx, "k", []byte("again"), time.Hour) })
 	for range 5 {
 		if v, err := c.Get(ctx, "k"); err != nil || string(v) != "again" {
