@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -232,4 +233,24 @@ func statusOf(err error) int {
 		return http.StatusGatewayTimeout
 	}
 	return http.StatusBadGateway
+}
+
+// Fixed parts of error answers.
+const (
+	retryAfterSeconds = "1"
+	textPlain         = "text/plain; charset=utf-8"
+)
+
+// writeError writes status with its standard text as a plain-text body (and Retry-After with a
+// 503).
+func writeError(w http.ResponseWriter, status int) {
+	hdr := w.Header()
+	if status == http.StatusServiceUnavailable {
+		hdr.Set("Retry-After", retryAfterSeconds)
+	}
+	hdr.Set("Content-Type", textPlain)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	io.WriteString(w, http.StatusText(status)+"\n")
 }

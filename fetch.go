@@ -432,7 +432,6 @@ func (b *callBody) Close() error {
 // public returns the caller's Object for o, o being its Body.
 func (o *object) public() *Object {
 	obj := o.meta.public()
-	obj.Size = o.len()
 	obj.Body = o
 	return &obj
 }

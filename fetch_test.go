@@ -739,3 +739,62 @@ func TestCredentialsUnavailable(t *testing.T) {
 		}
 	})
 }
+
+// TestReadRange: ranges of an object read with its ETag are cached under that ETag and shared
+// by concurrent callers; a replaced object is refused with ErrPreconditionFailed, never mixed;
+// Size is the whole object's.
+func TestReadRange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := privates3test.NewServer(privates3test.InProcess())
+		defer srv.Close()
+		content := []byte("0123456789abcdefghij")
+		srv.PutObject(bucket, "a.pmtiles", content)
+		c := newFakeClient(t, srv, nil)
+		defer c.Close()
+
+		head, err := c.ReadRange(t.Context(), "a.pmtiles", 0, 4, "")
+		if err != nil || string(readAll(t, head)) != "0123" || head.Size != int64(len(content)) {
+			t.Fatalf("first range: %v, Size %d", err, head.Size)
+		}
+		srv.ResetCounts()
+		// 20 concurrent identical reads, then 20 more: one GET in all.
+		srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Latency: time.Second, Times: 1})
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				obj, err := c.ReadRange(t.Context(), "a.pmtiles", 10, 5, head.ETag)
+				if err != nil {
+					t.Errorf("ReadRange: %v", err)
+					return
+				}
+				if got := string(readAll(t, obj)); got != "abcde" || obj.Size != int64(len(content)) || obj.ETag != head.ETag {
+					t.Errorf("range %q, Size %d, ETag %s", got, obj.Size, obj.ETag)
+				}
+			})
+		}
+		wg.Wait()
+		for range 20 {
+			obj, err := c.ReadRange(t.Context(), "a.pmtiles", 10, 5, head.ETag)
+			if err != nil || string(readAll(t, obj)) != "abcde" {
+				t.Fatalf("cached range: %v", err)
+			}
+		}
+		if n := srv.Count(privates3test.OpGetObject); n != 1 {
+			t.Errorf("%d GETs for 40 identical reads, want 1", n)
+		}
+		// The archive is replaced: a read with the old ETag is refused, one with the new works.
+		srv.PutObject(bucket, "a.pmtiles", []byte("ZYXWVUTSRQPONMLKJIHG"))
+		if _, err := c.ReadRange(t.Context(), "a.pmtiles", 0, 5, head.ETag); !errors.Is(err, privates3.ErrPreconditionFailed) {
+			t.Errorf("read with a replaced ETag: %v, want ErrPreconditionFailed", err)
+		}
+		fresh, err := c.ReadRange(t.Context(), "a.pmtiles", 0, 5, "")
+		if err != nil || string(readAll(t, fresh)) != "ZYXWV" || fresh.ETag == head.ETag {
+			t.Fatalf("read of the new object: %v", err)
+		}
+		for _, bad := range [][2]int64{{-1, 5}, {0, 0}, {0, -3}} {
+			if _, err := c.ReadRange(t.Context(), "a.pmtiles", bad[0], bad[1], ""); !errors.Is(err, privates3.ErrInvalidOption) {
+				t.Errorf("ReadRange(%d, %d): %v, want ErrInvalidOption", bad[0], bad[1], err)
+			}
+		}
+	})
+}

@@ -68,10 +68,7 @@ func readAll(t testing.TB, obj *privates3.Object) []byte {
 // sampled every millisecond.
 func measurePeakHeap(t testing.TB, f func()) uint64 {
 	t.Helper()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
+	base := heapInUse()
 	var peak uint64
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {

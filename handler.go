@@ -95,8 +95,9 @@ type HandlerOptions struct {
 // for a streamed object it decides conditionals from the metadata (known from the cache or a
 // HEAD: a 304 or 412 costs no GET) and then reads exactly the bytes it sends, with one ranged
 // GET carrying If-Match, so a response never mixes two versions of an object. HEAD never
-// downloads a body. A body that breaks off upstream aborts the response (the client sees a
-// broken connection, never a short success).
+// downloads a body. A body that breaks off upstream aborts the response by panicking with
+// http.ErrAbortHandler, which net/http's server turns into a broken connection: the client never
+// sees a short body as a complete one.
 //
 // In Redirect mode the response is 307 to the URL returned by [Client.Presign], with
 // Cache-Control "private, max-age=N" where N is below the URL's remaining lifetime, so that
@@ -124,11 +125,6 @@ type handler struct {
 	c    *Client
 	opts HandlerOptions
 }
-
-const (
-	retryAfterSeconds = "1"
-	textPlain         = "text/plain; charset=utf-8"
-)
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -474,18 +470,4 @@ func header(h http.Header, k string) string {
 		return v[0]
 	}
 	return ""
-}
-
-// writeError writes status with its standard text as a plain-text body (and Retry-After with a
-// 503).
-func writeError(w http.ResponseWriter, status int) {
-	hdr := w.Header()
-	if status == http.StatusServiceUnavailable {
-		hdr.Set("Retry-After", retryAfterSeconds)
-	}
-	hdr.Set("Content-Type", textPlain)
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	io.WriteString(w, http.StatusText(status)+"\n")
 }

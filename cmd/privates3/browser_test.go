@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -275,4 +276,101 @@ func colours(img image.Image) int {
 		}
 	}
 	return len(seen)
+}
+
+// TestBrowserCloudFront opens the viewer of -mode cloudfront in headless chromium: it gets the
+// signed cookies once, every tile comes from the fake CloudFront edge with them, a reload sends
+// no request to S3 (the browser's cache, then with it disabled the edge's cache answers), and
+// the screenshot shows the map.
+func TestBrowserCloudFront(t *testing.T) {
+	bin := chromiumPath()
+	if bin == "" {
+		t.Skip("chromium is not installed (apt-get install chromium, as .ci/run does): skipping the browser test")
+	}
+	const width, height = 1024, 768
+	a, _ := startApp(t, "-mode", "cloudfront", "-max-zoom", "3")
+	edge := a.cf.edge
+	b := startBrowser(t, bin, width, height)
+	p := b.page(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, m := range []string{"Page.enable", "Network.enable"} {
+		if err := p.call(ctx, m, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := p.call(ctx, "Emulation.setDeviceMetricsOverride",
+		map[string]any{"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.call(ctx, "Page.navigate", map[string]any{"url": a.url + "#2/0.45000/0.55000"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	st := waitViewer(ctx, t, p)
+	checkDecoded(t, "first load", st, 2)
+	if len(st.Tiles) != 16 || st.Mode != "cloudfront" {
+		t.Errorf("first load shows %d tiles in mode %q, want 16 in cloudfront", len(st.Tiles), st.Mode)
+	}
+	for _, tl := range st.Tiles {
+		if !strings.HasPrefix(tl.Src, edge.URL+"/tiles/") {
+			t.Errorf("tile %s loaded from %s, not from the edge %s", tl.Tile, tl.Src, edge.URL)
+		}
+	}
+	var jar struct {
+		Cookies []struct {
+			Name     string
+			HTTPOnly bool `json:"httpOnly"`
+		}
+	}
+	if err := p.call(ctx, "Network.getCookies", map[string]any{"urls": []string{edge.URL + "/tiles/2/0/0.png"}}, &jar); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, c := range jar.Cookies {
+		names[c.Name] = c.HTTPOnly
+	}
+	for _, n := range []string{"CloudFront-Policy", "CloudFront-Signature", "CloudFront-Key-Pair-Id"} {
+		if !names[n] {
+			t.Errorf("the browser sends no HttpOnly cookie %s to the edge (has %v)", n, names)
+		}
+	}
+	s := edge.Stats()
+	if s.Denied != 0 || s.OriginRequests < 16 {
+		t.Errorf("edge after the first load: %+v", s)
+	}
+	saveScreenshot(ctx, t, p, "cloudfront", width, height)
+
+	// A reload: nothing reaches S3.
+	gets := a.fake.Count(privates3test.OpGetObject)
+	reload(ctx, t, p)
+	checkDecoded(t, "reload", waitViewer(ctx, t, p), 2)
+	if n := a.fake.Count(privates3test.OpGetObject) - gets; n != 0 {
+		t.Errorf("reload: %d new S3 GETs, want 0", n)
+	}
+	// A second viewer load with the browser's cache disabled: the edge answers every tile from
+	// its cache, S3 still sees nothing.
+	if err := p.call(ctx, "Network.setCacheDisabled", map[string]any{"cacheDisabled": true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := edge.Stats()
+	reload(ctx, t, p)
+	st = waitViewer(ctx, t, p)
+	checkDecoded(t, "reload without browser cache", st, 2)
+	after := edge.Stats()
+	if n := a.fake.Count(privates3test.OpGetObject) - gets; n != 0 {
+		t.Errorf("reload without browser cache: %d new S3 GETs, want 0", n)
+	}
+	if after.Hits-before.Hits < int64(len(st.Tiles)) || after.OriginRequests != before.OriginRequests || after.Denied != 0 {
+		t.Errorf("reload without browser cache: edge %+v then %+v, want %d more hits and no origin request", before, after, len(st.Tiles))
+	}
+	// Without the cookies the edge refuses the same tile.
+	resp, err := http.Get(st.Tiles[0].Src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("tile without cookies: %d, want 403", resp.StatusCode)
+	}
 }

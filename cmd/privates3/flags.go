@@ -74,6 +74,15 @@ type serveOptions struct {
 	maxZoom    int
 	probeKey   string
 	redis      string // URL of the shared cache tier; "" for none
+	cloudfront bool   // -mode cloudfront: the demo behind a fake CloudFront edge (mode is Proxy)
+}
+
+// modeName is the -mode flag's value.
+func (o serveOptions) modeName() string {
+	if o.cloudfront {
+		return "cloudfront"
+	}
+	return o.mode.String()
 }
 
 // parseServeFlags parses the server's flags. On error it prints the problem and the usage to
@@ -85,7 +94,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
   privates3 fake [flags]     run only the fake S3 and STS (see privates3 fake -h)
 `, stderr)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen `address` (host:port)")
-	mode := fs.String("mode", "proxy", "`mode` of serving objects: proxy (bytes through this server, cached) or redirect (307 to stable presigned S3 URLs)")
+	mode := fs.String("mode", "proxy", "`mode` of serving objects: proxy (bytes through this server, cached), redirect (307 to stable presigned S3 URLs) or cloudfront (demo only: tiles from a fake CloudFront edge, authorized by signed cookies)")
 	fs.StringVar(&o.bucket, "bucket", "", "S3 `bucket` to serve; if empty, a generated demo bucket in an embedded fake S3")
 	fs.StringVar(&o.prefix, "prefix", "", "serve only keys under this `prefix` of -bucket (e.g. tiles/)")
 	fs.StringVar(&o.roleARN, "role-arn", "", "IAM `role` to assume for reading -bucket; if empty, the base credentials read it directly")
@@ -99,10 +108,13 @@ func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
 	if err := parseFlags(fs, args, &o.addr); err != nil {
 		return serveOptions{}, err
 	}
-	modes := map[string]privates3.Mode{"proxy": privates3.Proxy, "redirect": privates3.Redirect}
+	modes := map[string]privates3.Mode{"proxy": privates3.Proxy, "redirect": privates3.Redirect, "cloudfront": privates3.Proxy}
 	var ok bool
 	if o.mode, ok = modes[*mode]; !ok {
-		return serveOptions{}, usageError(fs, "-mode must be proxy or redirect (got %q)", *mode)
+		return serveOptions{}, usageError(fs, "-mode must be proxy, redirect or cloudfront (got %q)", *mode)
+	}
+	if o.cloudfront = *mode == "cloudfront"; o.cloudfront && o.bucket != "" {
+		return serveOptions{}, usageError(fs, "-mode cloudfront is a demo of the fake CloudFront edge and takes no -bucket (see README, Serving through CloudFront)")
 	}
 	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return serveOptions{}, usageError(fs, "-log-level must be debug, info, warn or error (got %q)", *level)

@@ -12,6 +12,12 @@
 //
 //	privates3 -addr 127.0.0.1:8080 -bucket tiles -role-arn arn:aws:iam::123456789012:role/tiles-reader
 //
+// With -mode cloudfront (demo only) the tiles are served by a fake CloudFront edge on another
+// loopback port that reads the demo bucket like an Origin Access Control and admits only signed
+// cookies, which the viewer gets from /cloudfront-cookies:
+//
+//	go run ./cmd/privates3 -mode cloudfront
+//
 // Other paths: /healthz answers "ok"; /debug/privates3/stats gives the Client's Stats as JSON.
 // SIGINT or SIGTERM drains the requests in flight and closes the Client.
 //

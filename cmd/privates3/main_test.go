@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os/exec"
 	"strings"
 	"testing"
@@ -49,7 +50,13 @@ func TestParseServeFlags(t *testing.T) {
 				}
 			}},
 		{name: "unknown flag", args: []string{"-nope"}, wantErr: "flag provided but not defined: -nope"},
-		{name: "bad mode", args: []string{"-mode", "mirror"}, wantErr: `-mode must be proxy or redirect (got "mirror")`},
+		{name: "bad mode", args: []string{"-mode", "mirror"}, wantErr: `-mode must be proxy, redirect or cloudfront (got "mirror")`},
+		{name: "cloudfront", args: []string{"-mode", "cloudfront"}, check: func(t *testing.T, o serveOptions) {
+			if !o.cloudfront || o.mode != privates3.Proxy {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{name: "cloudfront with bucket", args: []string{"-mode", "cloudfront", "-bucket", "tiles"}, wantErr: "-mode cloudfront is a demo"},
 		{name: "bad log level", args: []string{"-log-level", "loud"}, wantErr: "-log-level must be"},
 		{name: "extra argument", args: []string{"serve"}, wantErr: `unexpected argument "serve"`},
 		{name: "bad addr", args: []string{"-addr", "8080"}, wantErr: "-addr must be host:port"},
@@ -399,5 +406,56 @@ func TestShellQuoteWithShell(t *testing.T) {
 		if err != nil || string(out) != s {
 			t.Errorf("sh read %q as %q (%v)", shellQuote(s), out, err)
 		}
+	}
+}
+
+// TestServeCloudFront: in -mode cloudfront the viewer's tiles are on the fake edge, which
+// refuses them without the cookies of /cloudfront-cookies; with them, two viewers loading the
+// same tiles make one S3 GET per tile.
+func TestServeCloudFront(t *testing.T) {
+	a, _ := startApp(t, "-mode", "cloudfront", "-max-zoom", "2")
+	var cfg struct {
+		Tiles, Cookies, Mode string
+	}
+	_, body := get(t, http.DefaultClient, a.url+"config.json")
+	if err := json.Unmarshal(body, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	edge := a.cf.edge.URL
+	if cfg.Mode != "cloudfront" || cfg.Tiles != edge+"/tiles/{z}/{x}/{y}.png" || cfg.Cookies != "cloudfront-cookies" {
+		t.Fatalf("config.json: %+v", cfg)
+	}
+	if resp, _ := get(t, http.DefaultClient, edge+"/tiles/0/0/0.png"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("tile without cookies: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, http.DefaultClient, a.url+"tiles/0/0/0.png"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("the server itself serves tiles in cloudfront mode: %d", resp.StatusCode)
+	}
+	tiles := []string{"0/0/0", "1/0/0", "1/1/1", "2/3/2"}
+	gets := a.fake.Count(privates3test.OpGetObject)
+	for viewer := range 2 {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar}
+		resp, err := c.Post(a.url+cfg.Cookies, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if n := len(resp.Cookies()); resp.StatusCode != http.StatusOK || n != 3 {
+			t.Fatalf("viewer %d: cookies: %d, %d cookies", viewer, resp.StatusCode, n)
+		}
+		for _, tl := range tiles {
+			resp, body := get(t, c, edge+"/tiles/"+tl+".png")
+			if resp.StatusCode != http.StatusOK || !bytes.HasPrefix(body, []byte("\x89PNG")) {
+				t.Fatalf("viewer %d: tile %s: %d", viewer, tl, resp.StatusCode)
+			}
+		}
+		if n := a.fake.Count(privates3test.OpGetObject) - gets; n != len(tiles) {
+			t.Fatalf("after viewer %d: %d S3 GETs for %d tiles", viewer, n, len(tiles))
+		}
+	}
+	var st privates3test.EdgeStats
+	if _, body := get(t, http.DefaultClient, a.url+"debug/privates3/edge"); json.Unmarshal(body, &st) != nil || st.Hits < int64(len(tiles)) {
+		t.Fatalf("edge stats %s", body)
 	}
 }

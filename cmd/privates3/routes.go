@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/privates3/privates3"
@@ -24,7 +25,18 @@ func (a *app) routes() http.Handler {
 	if a.demo != nil {
 		tiles = a.demo.wait(tiles)
 	}
-	mux.Handle("/tiles/", http.StripPrefix("/tiles/", tiles))
+	tileURLs := "tiles/{z}/{x}/{y}.png"
+	cookies := ""
+	if a.cf != nil {
+		// The tiles come from the fake edge, with the cookies this server sets.
+		tileURLs, cookies = a.cf.tiles(), strings.TrimPrefix(cookiesPath, "/")
+		mux.Handle(cookiesPath, a.cf.cookies)
+		mux.HandleFunc("GET /debug/privates3/edge", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, a.cf.edge.Stats())
+		})
+	} else {
+		mux.Handle("/tiles/", http.StripPrefix("/tiles/", tiles))
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-cache")
@@ -32,12 +44,16 @@ func (a *app) routes() http.Handler {
 		http.ServeContent(w, r, "index.html", time.Time{}, bytes.NewReader(viewerHTML))
 	})
 	mux.HandleFunc("GET /config.json", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{
-			"tiles":   "tiles/{z}/{x}/{y}.png",
+		cfg := map[string]any{
+			"tiles":   tileURLs,
 			"maxZoom": a.opts.maxZoom,
-			"mode":    a.opts.mode.String(),
+			"mode":    a.opts.modeName(),
 			"bucket":  a.bucket,
-		})
+		}
+		if cookies != "" {
+			cfg["cookies"] = cookies
+		}
+		writeJSON(w, cfg)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

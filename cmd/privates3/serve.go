@@ -38,6 +38,7 @@ type app struct {
 	bucket string                // the bucket served
 	client *privates3.Client
 	shared *rediscache.Cache // the -redis tier; nil without
+	cf     *cloudFrontDemo   // -mode cloudfront's fake edge; nil otherwise
 	ln     net.Listener
 	url    string // http://host:port/
 }
@@ -69,7 +70,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	} else {
 		fmt.Fprintf(stdout, "privates3: serving bucket %q\n", o.bucket)
 	}
-	fmt.Fprintf(stdout, "privates3: %s mode; open %s\n", o.mode, a.url)
+	if a.cf != nil {
+		fmt.Fprintf(stdout, "privates3: fake CloudFront edge at %s (key group: one key generated at start-up, %s); tiles need the signed cookies of %s\n",
+			a.cf.edge.URL, demoKeyID, cookiesPath)
+	}
+	fmt.Fprintf(stdout, "privates3: %s mode; open %s\n", o.modeName(), a.url)
 	if ready != nil {
 		ready(a)
 	}
@@ -122,6 +127,11 @@ func start(ctx context.Context, o serveOptions, stderr io.Writer) (a *app, err e
 		return a, err
 	}
 	a.url = "http://" + a.ln.Addr().String() + "/"
+	if o.cloudfront {
+		if a.cf, err = a.startCloudFront(); err != nil {
+			return a, err
+		}
+	}
 	return a, nil
 }
 
@@ -237,6 +247,9 @@ func s3Code(err error) string {
 func (a *app) close() {
 	if a.ln != nil {
 		a.ln.Close() // already closed if serveUntil ran; the error is irrelevant
+	}
+	if a.cf != nil {
+		a.cf.close()
 	}
 	if a.client != nil {
 		a.client.Close()
