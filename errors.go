@@ -145,28 +145,28 @@ func upstreamError(ctx context.Context, op, subject string, err error, timeout t
 	case cause != nil: // the caller's own context
 		return callerError(ctx, subject)
 	}
-	e.kind, e.detail = classify(op, err)
+	e.detail, e.kind = classify(op, err)
 	if e.kind == ErrNotFound && op != "AssumeRole" {
 		e.op, e.detail = "", "" // "privates3: object not found: "key""
 	}
 	return e
 }
 
-// classify returns the sentinel of an error of op that is not its context's, and the detail
-// for the text: AWS's code and HTTP status (and STS's message).
-func classify(op string, err error) (error, string) {
+// classify returns the detail for the text of an error of op that is not its context's (AWS's
+// code and HTTP status, and STS's message) and its sentinel.
+func classify(op string, err error) (string, error) {
 	// The credentials provider's errors carry their own sentinel (and may wrap STS's answer).
 	for _, kind := range []error{ErrCredentials, ErrAccessDenied, ErrThrottled, ErrTimeout, ErrClosed, ErrInvalidOption} {
 		if errors.Is(err, kind) {
-			return kind, err.Error()
+			return err.Error(), kind
 		}
 	}
 	c, status := code(err)
 	if c == "" && status == 0 {
 		if ne := net.Error(nil); errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
-			return ErrTimeout, "network timeout"
+			return "network timeout", ErrTimeout
 		}
-		return ErrUpstream, err.Error()
+		return err.Error(), ErrUpstream
 	}
 	kind := codeKinds[c]
 	if kind == nil {
@@ -181,9 +181,9 @@ func classify(op string, err error) (error, string) {
 		if len(msg) > 300 {
 			msg = msg[:300] + "..."
 		}
-		return kind, c + ": " + msg
+		return c + ": " + msg, kind
 	}
-	return kind, fmt.Sprintf("%s (HTTP %d)", c, status)
+	return fmt.Sprintf("%s (HTTP %d)", c, status), kind
 }
 
 // notFoundError is the error of a key known not to exist.

@@ -135,6 +135,7 @@ type object struct {
 	handoff   *handoff        // the shared fetch's 200 response, for the first read at offset 0
 	release   func()          // if set, drops this caller's hold on the shared fetch (and handoff)
 
+	pub  Object // the caller's Object (public)
 	off  int64
 	want int64         // bytes the next open must cover; 0: up to the end
 	body io.ReadCloser // open upstream response, positioned at off
@@ -431,9 +432,9 @@ func (b *callBody) Close() error {
 
 // public returns the caller's Object for o, o being its Body.
 func (o *object) public() *Object {
-	obj := o.meta.public()
-	obj.Body = o
-	return &obj
+	o.pub = o.meta.public() // in o: one allocation per GetObject
+	o.pub.Body = o
+	return &o.pub
 }
 
 // len is the size of the whole object, -1 if unknown.
