@@ -201,9 +201,14 @@ func callerError(ctx context.Context, subject string) error {
 	return fmt.Errorf("privates3: waiting for %s: %w", subject, err)
 }
 
-// statusOf is the one table from errors to HTTP statuses, used by both handlers. Texts are the
-// statuses' standard texts: never the error's.
-func statusOf(err error) int {
+// HTTPStatus returns the HTTP status that the package's handlers answer err with: 400 for
+// [ErrInvalidKey], 404 [ErrNotFound], 403 [ErrAccessDenied], 503 [ErrThrottled] and
+// [ErrClosed], 504 [ErrTimeout], 412 [ErrPreconditionFailed], 416 [ErrRangeNotSatisfiable], 500
+// [ErrInvalidOption] and [ErrInvalidConfig] (the server's options, not the client's request),
+// 502 [ErrCredentials] (504 if STS hung, 503 if it throttled) and any other failure. It is the
+// package's one table from errors to statuses; handlers built on a Client elsewhere (package
+// pmtiles, a server's own) use it with [WriteError] to answer alike.
+func HTTPStatus(err error) int {
 	switch {
 	case errors.Is(err, ErrInvalidKey):
 		return http.StatusBadRequest
@@ -241,9 +246,10 @@ const (
 	textPlain         = "text/plain; charset=utf-8"
 )
 
-// writeError writes status with its standard text as a plain-text body (and Retry-After with a
-// 503).
-func writeError(w http.ResponseWriter, status int) {
+// WriteError writes an error answer of status: its standard text as a plain-text body (never an
+// error's text, which may name keys and AWS codes), Cache-Control: no-store, and Retry-After with
+// a 503.
+func WriteError(w http.ResponseWriter, status int) {
 	hdr := w.Header()
 	if status == http.StatusServiceUnavailable {
 		hdr.Set("Retry-After", retryAfterSeconds)

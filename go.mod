@@ -11,6 +11,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sts v1.52.0
 	github.com/aws/smithy-go v1.28.9
 	github.com/redis/rueidis v1.0.80
+	golang.org/x/sync v0.25.0
 )
 
 require (

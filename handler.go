@@ -129,23 +129,23 @@ type handler struct {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeError(w, http.StatusMethodNotAllowed)
+		WriteError(w, http.StatusMethodNotAllowed)
 		return
 	}
 	key, err := h.key(r)
 	if err != nil {
 		h.c.log.DebugContext(r.Context(), "privates3: handler: bad key", "err", err)
-		writeError(w, http.StatusBadRequest)
+		WriteError(w, http.StatusBadRequest)
 		return
 	}
 	if h.opts.Authorize != nil {
 		if err := h.opts.Authorize(r, key); err != nil {
 			if errors.Is(err, ErrUnauthorized) {
 				w.Header().Set("WWW-Authenticate", h.opts.Challenge)
-				writeError(w, http.StatusUnauthorized)
+				WriteError(w, http.StatusUnauthorized)
 				return
 			}
-			writeError(w, http.StatusForbidden)
+			WriteError(w, http.StatusForbidden)
 			return
 		}
 	}
@@ -450,7 +450,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.c.log.DebugContext(ctx, "privates3: handler: client gone", "err", err)
 		return
 	}
-	status := statusOf(err)
+	status := HTTPStatus(err)
 	switch {
 	case status == http.StatusForbidden:
 		// Usually a policy mistake: worth one line naming S3's code (in err's text).
@@ -460,7 +460,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case status == http.StatusBadGateway, status == http.StatusGatewayTimeout, errors.Is(err, ErrThrottled):
 		h.c.log.WarnContext(ctx, "privates3: handler: upstream failure", "status", status, "err", err)
 	}
-	writeError(w, status)
+	WriteError(w, status)
 }
 
 // header returns the first value of h's canonical key k. Request headers arrive with canonical

@@ -272,8 +272,8 @@ func TestStatusOf(t *testing.T) {
 		{errors.New("other"), http.StatusBadGateway},
 	}
 	for _, tt := range tests {
-		if status := statusOf(tt.err); status != tt.want {
-			t.Errorf("statusOf(%v) = %d, want %d", tt.err, status, tt.want)
+		if status := HTTPStatus(tt.err); status != tt.want {
+			t.Errorf("HTTPStatus(%v) = %d, want %d", tt.err, status, tt.want)
 		}
 	}
 }

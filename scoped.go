@@ -298,17 +298,17 @@ func (c *Client) CredentialsHandler(opts *CredentialsHandlerOptions) http.Handle
 		w.Header().Set("Cache-Control", "no-store")
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", http.MethodGet)
-			writeError(w, http.StatusMethodNotAllowed)
+			WriteError(w, http.StatusMethodNotAllowed)
 			return
 		}
 		if o.Authorize == nil {
-			writeError(w, http.StatusForbidden)
+			WriteError(w, http.StatusForbidden)
 			return
 		}
 		prefix, err := o.Authorize(r)
 		if err != nil {
 			c.log.Info("privates3: credentials request refused", "error", err)
-			writeError(w, http.StatusForbidden)
+			WriteError(w, http.StatusForbidden)
 			return
 		}
 		sc, err := c.ScopedCredentials(r.Context(), prefix, o.Duration)
@@ -316,12 +316,12 @@ func (c *Client) CredentialsHandler(opts *CredentialsHandlerOptions) http.Handle
 			if r.Context().Err() != nil {
 				return // the client is gone
 			}
-			status := statusOf(err)
+			status := HTTPStatus(err)
 			if errors.Is(err, ErrInvalidKey) {
 				status = http.StatusInternalServerError // the prefix came from Authorize
 			}
 			c.log.Error("privates3: issuing credentials failed", "prefix", prefix, "status", status, "error", err)
-			writeError(w, status)
+			WriteError(w, status)
 			return
 		}
 		body, err := json.Marshal(credentialsJSON{
@@ -330,7 +330,7 @@ func (c *Client) CredentialsHandler(opts *CredentialsHandlerOptions) http.Handle
 			Bucket:     sc.Bucket, Region: sc.Region, Prefix: sc.Prefix,
 		})
 		if err != nil {
-			writeError(w, http.StatusInternalServerError)
+			WriteError(w, http.StatusInternalServerError)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")

@@ -3,6 +3,7 @@ package cloudfront
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/cloudfront/sign"
@@ -87,11 +88,9 @@ func cookieAttrs(opts CookieOptions) error {
 	if opts.SameSite == http.SameSiteNoneMode && opts.Insecure {
 		return fmt.Errorf("%w: CookieOptions.SameSite None needs Secure cookies (browsers drop them otherwise); unset Insecure", ErrInvalidOption)
 	}
-	for i := 0; i < len(opts.Domain); i++ {
-		c := opts.Domain[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
-			return fmt.Errorf("%w: CookieOptions.Domain %q is not a domain name", ErrInvalidOption, opts.Domain)
-		}
+	const domainChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"
+	if strings.Trim(opts.Domain, domainChars) != "" {
+		return fmt.Errorf("%w: CookieOptions.Domain %q is not a domain name", ErrInvalidOption, opts.Domain)
 	}
 	if opts.Path != "" && (opts.Path[0] != '/' || !validCookieValue(opts.Path)) {
 		return fmt.Errorf("%w: CookieOptions.Path %q must start with / and contain no ; or control bytes", ErrInvalidOption, opts.Path)

@@ -98,7 +98,7 @@ func (h *cookieHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet, http.MethodHead, http.MethodPost:
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
-		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		privates3.WriteError(w, http.StatusMethodNotAllowed)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -106,10 +106,10 @@ func (h *cookieHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := h.opts.Authorize(r); err != nil {
 			if errors.Is(err, privates3.ErrUnauthorized) {
 				w.Header().Set("WWW-Authenticate", h.opts.Challenge)
-				http.Error(w, "Unauthorized", http.StatusUnauthorized)
+				privates3.WriteError(w, http.StatusUnauthorized)
 				return
 			}
-			http.Error(w, "Forbidden", http.StatusForbidden)
+			privates3.WriteError(w, http.StatusForbidden)
 			return
 		}
 	}
@@ -122,7 +122,7 @@ func (h *cookieHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			// Options were checked in CookieHandler, so this is the key (an HSM or KMS signer).
 			h.opts.Logger.Error("cloudfront: cookie signing failed", "key_id", h.s.KeyID(), "err", err)
-			http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+			privates3.WriteError(w, http.StatusServiceUnavailable)
 			return
 		}
 		for _, ck := range c.Cookies {
@@ -138,9 +138,8 @@ func (h *cookieHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(st)
 }
 
-// held returns the deadline of the signed cookies r carries if they are a valid signature by
-// the current key of a policy for exactly the handler's options.
-func (h *cookieHandler) held(r *http.Request, now time.Time) (time.Time, bool) {
+// signedPolicy returns the policy of r's cookies if the current key signed them.
+func (h *cookieHandler) signedPolicy(r *http.Request) ([]byte, bool) {
 	get := func(name string) string {
 		c, err := r.Cookie(name)
 		if err != nil {
@@ -150,16 +149,23 @@ func (h *cookieHandler) held(r *http.Request, now time.Time) (time.Time, bool) {
 	}
 	k := h.s.current.Load()
 	if get(CookieKeyPairID) != k.ID {
-		return time.Time{}, false
+		return nil, false
 	}
 	pol, err1 := decodeAWS64(get(CookiePolicy))
 	sig, err2 := decodeAWS64(get(CookieSignature))
 	pub, ok := k.Signer.Public().(*rsa.PublicKey)
 	if err1 != nil || err2 != nil || !ok {
-		return time.Time{}, false
+		return nil, false
 	}
 	sum := sha1.Sum(pol)
-	if rsa.VerifyPKCS1v15(pub, crypto.SHA1, sum[:], sig) != nil {
+	return pol, rsa.VerifyPKCS1v15(pub, crypto.SHA1, sum[:], sig) == nil
+}
+
+// held returns the deadline of the signed cookies r carries if they are a valid signature by
+// the current key of a policy for exactly the handler's options.
+func (h *cookieHandler) held(r *http.Request, now time.Time) (time.Time, bool) {
+	pol, ok := h.signedPolicy(r)
+	if !ok {
 		return time.Time{}, false
 	}
 	var p struct {

@@ -31,7 +31,8 @@ type viewerStatus struct {
 	}
 }
 
-// TestBrowser opens the map viewer in headless chromium, in each mode, and checks that every
+// TestBrowser opens the map viewer in headless chromium, in each mode (and with -pmtiles, the
+// tiles out of one archive), and checks that every
 // visible tile decoded, that a reload sends no new GET to S3, that in redirect mode the
 // presigned tile URLs are identical across reloads, and that zooming and panning load the new
 // tiles. It saves a screenshot of each mode under the temporary directory.
@@ -40,14 +41,18 @@ func TestBrowser(t *testing.T) {
 	if bin == "" {
 		t.Skip("chromium is not installed (apt-get install chromium, as .ci/run does): skipping the browser test")
 	}
-	for _, mode := range []string{"proxy", "redirect"} {
+	for _, mode := range []string{"proxy", "redirect", "pmtiles"} {
 		t.Run(mode, func(t *testing.T) { testBrowser(t, bin, mode) })
 	}
 }
 
 func testBrowser(t *testing.T, bin, mode string) {
 	const width, height = 1024, 768
-	a, _ := startApp(t, "-mode", mode, "-max-zoom", "3")
+	args := []string{"-mode", mode}
+	if mode == "pmtiles" { // proxy mode, from one archive
+		args = []string{"-pmtiles"}
+	}
+	a, _ := startApp(t, append(args, "-max-zoom", "3")...)
 	b := startBrowser(t, bin, width, height)
 	p := b.page(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -107,7 +112,7 @@ func testBrowser(t *testing.T, bin, mode string) {
 		checkDecoded(t, "reload without browser cache", st, 2)
 		return st
 	}
-	if mode == "proxy" {
+	if mode != "redirect" {
 		hits := a.client.Stats().CacheHits
 		gets = a.fake.Count(privates3test.OpGetObject)
 		st = reloadAll()

@@ -48,8 +48,9 @@ type demoTiles struct {
 
 // startDemo renders the demo tiles into demoBucket of fake on all cores. It returns once zoom
 // levels 0 to demoWaitZoom are in the bucket; deeper levels follow in the background (requests
-// for their tiles wait for them, see wait). On error rendering has stopped.
-func startDemo(ctx context.Context, fake *privates3test.Server, maxZoom int, log *slog.Logger) (*demoTiles, error) {
+// for their tiles wait for them, see wait). With archive, the tiles go into one PMTiles archive
+// (see putArchive), which is complete when startDemo returns. On error rendering has stopped.
+func startDemo(ctx context.Context, fake *privates3test.Server, maxZoom int, archive bool, log *slog.Logger) (*demoTiles, error) {
 	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx)) // cancelled by close
 	d := &demoTiles{ready: make([]chan struct{}, maxZoom+1), done: make(chan struct{}), cancel: cancel}
 	for z := range d.ready {
@@ -59,7 +60,11 @@ func startDemo(ctx context.Context, fake *privates3test.Server, maxZoom int, log
 	go func() {
 		defer close(d.done)
 		// Putting into the fake cannot fail: rendering ends early only when cancelled.
-		if n, size, err := putTiles(gctx, fake, demoBucket, maxZoom, func(z int) { close(d.ready[z]) }); err == nil {
+		put := putTiles
+		if archive {
+			put = putArchive
+		}
+		if n, size, err := put(gctx, fake, demoBucket, maxZoom, func(z int) { close(d.ready[z]) }); err == nil {
 			log.Info("demo tiles generated", "tiles", n, "bytes", size, "maxZoom", maxZoom,
 				"took", time.Since(begin).Round(time.Millisecond))
 		}

@@ -75,6 +75,7 @@ type serveOptions struct {
 	probeKey   string
 	redis      string // URL of the shared cache tier; "" for none
 	cloudfront bool   // -mode cloudfront: the demo behind a fake CloudFront edge (mode is Proxy)
+	pmtiles    bool   // the demo's tiles as one PMTiles archive
 }
 
 // modeName is the -mode flag's value.
@@ -105,36 +106,56 @@ func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
 	fs.IntVar(&o.maxZoom, "max-zoom", 5, "deepest zoom `level` of the viewer, and of the generated demo tiles (0 to 8 for the demo)")
 	fs.StringVar(&o.probeKey, "probe-key", "", "`key` read at start-up to check access to -bucket; if empty, a key that need not exist")
 	fs.StringVar(&o.redis, "redis", "", "`URL` of a Redis or Valkey shared by all instances as a cache tier (redis://host:6379/0, rediss:// for TLS, user and password in the URL or the password in $"+redisPasswordEnv+"); if empty, none")
+	fs.BoolVar(&o.pmtiles, "pmtiles", false, "demo only: pack the generated tiles into one PMTiles archive ("+demoPrefix+demoArchiveKey+") and serve them from it")
 	if err := parseFlags(fs, args, &o.addr); err != nil {
 		return serveOptions{}, err
 	}
+	if err := o.check(fs, *mode, *level); err != nil {
+		return serveOptions{}, err
+	}
+	// The values of -bucket, -prefix, -role-arn and -endpoint are checked by privates3.New.
+	return o, nil
+}
+
+// check sets the mode and log level from their flags' values and checks the flags' combination.
+func (o *serveOptions) check(fs *flag.FlagSet, mode, level string) error {
 	modes := map[string]privates3.Mode{"proxy": privates3.Proxy, "redirect": privates3.Redirect, "cloudfront": privates3.Proxy}
 	var ok bool
-	if o.mode, ok = modes[*mode]; !ok {
-		return serveOptions{}, usageError(fs, "-mode must be proxy, redirect or cloudfront (got %q)", *mode)
+	if o.mode, ok = modes[mode]; !ok {
+		return usageError(fs, "-mode must be proxy, redirect or cloudfront (got %q)", mode)
 	}
-	if o.cloudfront = *mode == "cloudfront"; o.cloudfront && o.bucket != "" {
-		return serveOptions{}, usageError(fs, "-mode cloudfront is a demo of the fake CloudFront edge and takes no -bucket (see README, Serving through CloudFront)")
+	if o.cloudfront = mode == "cloudfront"; o.cloudfront && o.bucket != "" {
+		return usageError(fs, "-mode cloudfront is a demo of the fake CloudFront edge and takes no -bucket (see README, Serving through CloudFront)")
 	}
-	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
-		return serveOptions{}, usageError(fs, "-log-level must be debug, info, warn or error (got %q)", *level)
+	if err := o.logLevel.UnmarshalText([]byte(level)); err != nil {
+		return usageError(fs, "-log-level must be debug, info, warn or error (got %q)", level)
 	}
+	if o.pmtiles && o.bucket != "" {
+		return usageError(fs, "-pmtiles is for the demo bucket: it needs no -bucket")
+	}
+	if o.pmtiles && o.mode != privates3.Proxy {
+		return usageError(fs, "-pmtiles serves tiles out of one archive through this server: it needs -mode proxy")
+	}
+	return o.checkBucket(fs)
+}
+
+// checkBucket checks the flags that depend on whether -bucket is set.
+func (o *serveOptions) checkBucket(fs *flag.FlagSet) error {
 	if o.bucket == "" {
 		for _, f := range []struct{ name, value string }{
 			{"prefix", o.prefix}, {"role-arn", o.roleARN}, {"region", o.region}, {"endpoint", o.endpoint}, {"probe-key", o.probeKey},
 		} {
 			if f.value != "" {
-				return serveOptions{}, usageError(fs, "-%s needs -bucket (without -bucket the demo bucket is served)", f.name)
+				return usageError(fs, "-%s needs -bucket (without -bucket the demo bucket is served)", f.name)
 			}
 		}
 		if o.maxZoom < 0 || o.maxZoom > 8 {
-			return serveOptions{}, usageError(fs, "-max-zoom must be between 0 and 8 for the demo bucket (got %d)", o.maxZoom)
+			return usageError(fs, "-max-zoom must be between 0 and 8 for the demo bucket (got %d)", o.maxZoom)
 		}
 	} else if o.maxZoom < 0 || o.maxZoom > 24 {
-		return serveOptions{}, usageError(fs, "-max-zoom must be between 0 and 24 (got %d)", o.maxZoom)
+		return usageError(fs, "-max-zoom must be between 0 and 24 (got %d)", o.maxZoom)
 	}
-	// The values of -bucket, -prefix, -role-arn and -endpoint are checked by privates3.New.
-	return o, nil
+	return nil
 }
 
 // fakeOptions are the flags of `privates3 fake`.

@@ -64,6 +64,13 @@ func TestParseServeFlags(t *testing.T) {
 		{name: "role without bucket", args: []string{"-role-arn", "arn:aws:iam::1:role/r"}, wantErr: "-role-arn needs -bucket"},
 		{name: "demo zoom too deep", args: []string{"-max-zoom", "9"}, wantErr: "-max-zoom must be between 0 and 8"},
 		{name: "bad cache bytes", args: []string{"-cache-bytes", "lots"}, wantErr: "invalid value"},
+		{name: "pmtiles", args: []string{"-pmtiles"}, check: func(t *testing.T, o serveOptions) {
+			if !o.pmtiles || o.bucket != "" {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{name: "pmtiles with bucket", args: []string{"-pmtiles", "-bucket", "b"}, wantErr: "-pmtiles is for the demo bucket"},
+		{name: "pmtiles redirect", args: []string{"-pmtiles", "-mode", "redirect"}, wantErr: "-pmtiles serves tiles out of one archive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/privates3/privates3"
+	"github.com/privates3/privates3/pmtiles"
 )
 
 // The map viewer: one hand-written page, no third-party code.
@@ -22,10 +23,17 @@ var viewerHTML []byte
 func (a *app) routes() http.Handler {
 	mux := http.NewServeMux()
 	tiles := a.client.Handler(&privates3.HandlerOptions{Mode: a.opts.mode})
+	tileURL := "tiles/{z}/{x}/{y}.png"
+	if a.opts.pmtiles {
+		tiles = pmtiles.NewReader(a.client, nil).Handler(&pmtiles.HandlerOptions{
+			CacheControl: demoCacheControl, Logger: a.log,
+		})
+		tileURL = "tiles/" + demoArchive + "/{z}/{x}/{y}.png"
+	}
 	if a.demo != nil {
 		tiles = a.demo.wait(tiles)
 	}
-	tileURLs := "tiles/{z}/{x}/{y}.png"
+	tileURLs := tileURL
 	cookies := ""
 	if a.cf != nil {
 		// The tiles come from the fake edge, with the cookies this server sets.

@@ -61,6 +61,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	if a.demo != nil {
 		fmt.Fprintf(stdout, "privates3: demo bucket %q: %d map tiles (zoom 0-%d) in an embedded fake S3 at %s\n",
 			demoBucket, a.tiles, o.maxZoom, a.fake.URL)
+		if o.pmtiles {
+			fmt.Fprintf(stdout, "privates3: the tiles are one PMTiles archive, s3://%s/%s%s (TileJSON at %stiles/%s.json)\n",
+				demoBucket, demoPrefix, demoArchiveKey, a.url, demoArchive)
+		}
 		select {
 		case <-a.demo.done:
 		default:
@@ -143,12 +147,15 @@ func (a *app) config(ctx context.Context) (cfg privates3.Config, probeKey string
 		if a.fake, err = privates3test.Start(); err != nil {
 			return cfg, "", fmt.Errorf("starting the embedded fake S3: %w", err)
 		}
-		if a.demo, err = startDemo(ctx, a.fake, o.maxZoom, a.log); err != nil {
+		if a.demo, err = startDemo(ctx, a.fake, o.maxZoom, o.pmtiles, a.log); err != nil {
 			return cfg, "", err
 		}
 		a.tiles = tileCount(o.maxZoom)
 		cfg = a.fake.Config(demoBucket)
 		cfg.Prefix = demoPrefix
+		if o.pmtiles {
+			return cfg, demoArchiveKey, nil
+		}
 		return cfg, demoProbeKey, nil
 	}
 	cfg = privates3.Config{Bucket: o.bucket, Prefix: o.prefix, RoleARN: o.roleARN}
