@@ -56,72 +56,109 @@ func (c *Client) sharedKey(full string) string { return "obj:" + c.cfg.Bucket + 
 // instance's entry, up to Config.SharedCacheWait, then fetches itself. Any failure of the tier
 // means fetching from S3 as without it.
 func (c *Client) viaShared(ctx context.Context, key, full string, stale *entry) (*fetched, error) {
-	sc, sk := c.cfg.SharedCache, c.sharedKey(full)
+	sk := c.sharedKey(full)
 	var tierStale bool             // stale is the tier's entry, not in the memory cache
 	leased, waited := false, false // leased: this fetch holds the key's lease
 	deadline := time.Now().Add(c.cfg.SharedCacheWait)
 	pause := sharedPollFirst
-lookup:
 	for {
-		v, err := sc.Get(ctx, sk)
-		if err != nil {
-			c.sharedFailed()
+		se, ok := c.sharedGet(ctx, key, sk)
+		if !ok {
 			break
 		}
-		if v != nil {
-			se, err := decodeShared(v, sk)
-			switch {
-			case err != nil:
-				c.stats.sharedInvalid.Add(1)
-				c.log.Warn("privates3: shared cache entry rejected", "key", key, "err", err)
-			case time.Now().Before(se.fresh):
-				c.stats.sharedHits.Add(1)
-				return c.fromShared(key, full, se)
-			case se.kind == entryObject && stale == nil:
-				stale, tierStale = newEntry(full, entryObject, se.obj, se.fresh), true
-			}
+		if se != nil && time.Now().Before(se.fresh) {
+			c.stats.sharedHits.Add(1)
+			return c.fromShared(key, full, se)
+		}
+		if se != nil && se.kind == entryObject && stale == nil {
+			stale, tierStale = newEntry(full, entryObject, se.obj, se.fresh), true
 		}
 		if leased {
 			break // looked again under the lease: still nothing
 		}
-		// A lease lives no longer than the others wait for it: one lost with its holder (a crash,
-		// a Release that failed) delays them at most that long.
-		ok, err := sc.Lease(ctx, sk, c.cfg.SharedCacheWait)
-		switch {
-		case err != nil:
-			c.sharedFailed()
-			break lookup
-		case ok:
+		took, wait := c.sharedLease(ctx, sk, deadline)
+		if took {
 			// Another instance may have stored the entry and released the lease between the Get
 			// and the Lease: look once more before fetching.
 			leased = true
 			defer c.releaseShared(ctx, sk)
 			continue
-		case !time.Now().Before(deadline):
-			break lookup // the holder is slow or gone: fetch without the lease
-		case time.Now().UnixNano() < c.sharedTrouble.Load():
-			break lookup // the tier failed lately, so leases may have been lost: do not wait
+		}
+		if !wait {
+			break
 		}
 		if !waited {
 			c.stats.sharedWaits.Add(1)
 			waited = true
 		}
-		t := time.NewTimer(min(pause, time.Until(deadline)))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, upstreamError(ctx, "GetObject", strconv.Quote(key), ctx.Err(), c.cfg.FetchTimeout)
-		case <-t.C:
+		if err := c.sharedPause(ctx, key, deadline, &pause); err != nil {
+			return nil, err
 		}
-		pause = min(2*pause, sharedPollMax)
 	}
 	c.stats.sharedMisses.Add(1)
+	return c.fetchToShared(ctx, key, full, sk, stale, tierStale)
+}
+
+// fetchToShared fetches full from S3 (revalidating stale, which is the tier's entry if tierStale)
+// and stores the result in the tier.
+func (c *Client) fetchToShared(ctx context.Context, key, full, sk string, stale *entry, tierStale bool) (*fetched, error) {
 	res, err := c.fetchS3(ctx, key, full, stale)
 	if tierStale && err == nil && res.obj == stale.obj { // a 304 renewed the tier's entry
 		c.cache.add(newEntry(full, entryObject, res.obj, time.Now().Add(c.cfg.TTL)))
 	}
 	c.storeShared(ctx, sk, res, err)
 	return res, err
+}
+
+// sharedGet returns the tier's entry sk, fresh or not, or nil if it has none (or only an invalid
+// one). ok is false if the tier failed.
+func (c *Client) sharedGet(ctx context.Context, key, sk string) (se *sharedEntry, ok bool) {
+	v, err := c.cfg.SharedCache.Get(ctx, sk)
+	if err != nil {
+		c.sharedFailed()
+		return nil, false
+	}
+	if v == nil {
+		return nil, true
+	}
+	if se, err = decodeShared(v, sk); err != nil {
+		c.stats.sharedInvalid.Add(1)
+		c.log.Warn("privates3: shared cache entry rejected", "key", key, "err", err)
+		return nil, true
+	}
+	return se, true
+}
+
+// sharedLease tries to take the lease on sk. took reports that it did; otherwise wait reports
+// whether to wait for the holder's entry rather than fetch at once (not if the tier failed, now
+// or lately, so that leases may have been lost, nor past deadline).
+func (c *Client) sharedLease(ctx context.Context, sk string, deadline time.Time) (took, wait bool) {
+	// A lease lives no longer than the others wait for it: one lost with its holder (a crash, a
+	// Release that failed) delays them at most that long.
+	ok, err := c.cfg.SharedCache.Lease(ctx, sk, c.cfg.SharedCacheWait)
+	switch {
+	case err != nil:
+		c.sharedFailed()
+		return false, false
+	case ok:
+		return true, false
+	}
+	now := time.Now()
+	return false, now.Before(deadline) && now.UnixNano() >= c.sharedTrouble.Load()
+}
+
+// sharedPause waits before the next look at the tier: *pause (doubled for the next time, up to
+// sharedPollMax), and not past deadline. It returns an error if ctx ends first.
+func (c *Client) sharedPause(ctx context.Context, key string, deadline time.Time, pause *time.Duration) error {
+	t := time.NewTimer(min(*pause, time.Until(deadline)))
+	defer t.Stop()
+	*pause = min(2**pause, sharedPollMax)
+	select {
+	case <-ctx.Done():
+		return upstreamError(ctx, "GetObject", strconv.Quote(key), ctx.Err(), c.cfg.FetchTimeout)
+	case <-t.C:
+		return nil
+	}
 }
 
 // sharedFailed counts a failed call of the tier, and for SharedCacheWait from now makes fetches
@@ -258,46 +295,44 @@ func decodeShared(v []byte, sk string) (*sharedEntry, error) {
 	if lm := int64(binary.BigEndian.Uint64(p[16:])); lm != math.MinInt64 {
 		m.lastModified = time.Unix(0, lm).UTC()
 	}
-	p = p[24:]
-	next := func() ([]byte, bool) {
-		n, k := binary.Uvarint(p)
-		if k <= 0 || n > uint64(len(p)-k) {
-			return nil, false
-		}
-		s := p[k : k+int(n)]
-		p = p[k+int(n):]
-		return s, true
-	}
-	var fields [6][]byte
-	for i := range fields {
-		var ok bool
-		if fields[i], ok = next(); !ok {
-			return nil, errSharedEntry
-		}
-	}
-	if len(p) != 0 || string(fields[0]) != sk {
+	fields, ok := sharedFields(p[24:])
+	if !ok || string(fields[0]) != sk {
 		return nil, errSharedEntry
 	}
 	m.contentType, m.contentEncoding = string(fields[1]), string(fields[2])
 	m.cacheControl, m.etag = string(fields[3]), string(fields[4])
-	data := fields[5]
-	switch se.kind {
-	case entryObject:
-		if m.size != int64(len(data)) {
-			return nil, errSharedEntry
-		}
-		se.obj = &cachedObject{meta: m, data: data} // non-nil (a part of v), also when empty
-	case entryLarge:
-		if m.size < 0 || len(data) != 0 {
-			return nil, errSharedEntry
-		}
-		se.obj = &cachedObject{meta: m}
-	case entryNotFound:
-		if len(data) != 0 {
-			return nil, errSharedEntry
-		}
-	default:
+	if !se.setBody(m, fields[5]) {
 		return nil, errSharedEntry
 	}
 	return se, nil
+}
+
+// sharedFields splits p into the six length-prefixed fields of an entry, which must fill it
+// exactly.
+func sharedFields(p []byte) (fields [6][]byte, ok bool) {
+	for i := range fields {
+		n, k := binary.Uvarint(p)
+		if k <= 0 || n > uint64(len(p)-k) {
+			return fields, false
+		}
+		fields[i] = p[k : k+int(n)]
+		p = p[k+int(n):]
+	}
+	return fields, len(p) == 0
+}
+
+// setBody sets se.obj from m and the body field data, and reports whether they fit se's kind: an
+// object's body has its size, other kinds have none, and a large object has a size.
+func (se *sharedEntry) setBody(m meta, data []byte) bool {
+	switch se.kind {
+	case entryObject:
+		se.obj = &cachedObject{meta: m, data: data} // non-nil (a part of v), also when empty
+		return m.size == int64(len(data))
+	case entryLarge:
+		se.obj = &cachedObject{meta: m}
+		return m.size >= 0 && len(data) == 0
+	case entryNotFound:
+		return len(data) == 0
+	}
+	return false
 }

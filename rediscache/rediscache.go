@@ -444,37 +444,37 @@ func do[T any](c *Cache, ctx context.Context, op string, f func(ctx context.Cont
 			r.err = cctx.Err()
 		}
 	}
-	err := r.err
-	if err == nil {
+	if r.err == nil {
 		c.record(probe, success, nil)
 		return r.v, nil
 	}
 	c.errs.Add(1)
-	var verdict outcome
+	verdict, err := c.classify(ctx, cctx, callerFirst, op, r.err)
+	c.record(probe, verdict, err)
+	return zero, err
+}
+
+// classify turns the error of call op into the caller's error and the breaker's verdict. ctx is
+// the caller's context, cctx the call's (ctx with the call's deadline); callerFirst says that
+// ctx's deadline came before the call's own.
+func (c *Cache) classify(ctx, cctx context.Context, callerFirst bool, op string, err error) (outcome, error) {
 	switch {
 	case ctx.Err() != nil || callerFirst && errors.Is(err, context.DeadlineExceeded):
 		// The caller gave up; that says nothing about Redis.
-		err = fmt.Errorf("rediscache: %s: %w", op, cmp.Or(ctx.Err(), context.DeadlineExceeded))
-		verdict = neutral
+		return neutral, fmt.Errorf("rediscache: %s: %w", op, cmp.Or(ctx.Err(), context.DeadlineExceeded))
 	case errors.Is(err, ErrClosed) || c.closed.Load():
-		err, verdict = ErrClosed, neutral
+		return neutral, ErrClosed
 	case cctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
 		// (The client may give up a moment before cctx's timer fires.)
-		err = fmt.Errorf("%w: %s: no answer within %v", ErrTimeout, op, c.timeout)
-		verdict = failure
+		return failure, fmt.Errorf("%w: %s: no answer within %v", ErrTimeout, op, c.timeout)
 	case errors.As(err, new(*connectError)):
-		err = fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
-		verdict = failure
-	default:
-		verdict = failure
-		if re, ok := rueidis.IsRedisErr(err); ok && strings.HasPrefix(re.Error(), "WRONGTYPE") {
-			// One key holds a foreign value; the server is fine.
-			verdict = neutral
-		}
-		err = fmt.Errorf("%w: %s: %v", ErrRedis, op, err)
+		return failure, fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
 	}
-	c.record(probe, verdict, err)
-	return zero, err
+	verdict := failure
+	if re, ok := rueidis.IsRedisErr(err); ok && strings.HasPrefix(re.Error(), "WRONGTYPE") {
+		verdict = neutral // one key holds a foreign value; the server is fine
+	}
+	return verdict, fmt.Errorf("%w: %s: %v", ErrRedis, op, err)
 }
 
 // record feeds a call's outcome to the breaker and logs the breaker's transitions.
