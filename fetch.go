@@ -224,6 +224,14 @@ func (c *Client) fetchShared(ctx context.Context, key, full string) (*fetched, e
 	if res != nil || err != nil {
 		return res, err
 	}
+	if c.cfg.SharedCache != nil {
+		return c.viaShared(ctx, key, full, stale) // sharedcache.go; it calls fetchS3
+	}
+	return c.fetchS3(ctx, key, full, stale)
+}
+
+// fetchS3 is the GET of fetchShared, revalidating stale if not nil.
+func (c *Client) fetchS3(ctx context.Context, key, full string, stale *entry) (*fetched, error) {
 	// Its own call: a handed-off response outlives the flight.
 	cl := c.life.call(context.WithoutCancel(ctx), c.cfg.FetchTimeout)
 	in := &s3.GetObjectInput{Bucket: aws.String(c.cfg.Bucket), Key: aws.String(full)}

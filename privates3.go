@@ -169,6 +169,20 @@ type Config struct {
 	// DefaultMaxConnsPerHost (256).
 	MaxConnsPerHost int
 
+	// SharedCache is a cache tier shared by many Clients (processes), such as a
+	// rediscache.Cache on Redis or Valkey: looked up after the memory cache and before S3, filled
+	// with every cacheable object (and not-found answer) this Client fetches, with a lease so
+	// that concurrent instances make one S3 GET per object between them. Its failures fall back
+	// to S3. If nil, none.
+	SharedCache SharedCache
+
+	// SharedCacheWait is how long a fetch waits for another instance that holds the key's lease
+	// in SharedCache before it fetches from S3 itself, and so also the lifetime of a lease. For
+	// SharedCacheWait after a failed call of SharedCache, fetches do not wait at all (a lease
+	// may have been lost with the failure). Ignored without SharedCache. If zero,
+	// DefaultSharedCacheWait (2s).
+	SharedCacheWait time.Duration
+
 	// Logger receives the Client's log lines; they never contain secrets. If nil, nothing is
 	// logged.
 	Logger *slog.Logger
@@ -211,6 +225,9 @@ func (cfg Config) withDefaults() Config {
 	if cfg.MaxConnsPerHost == 0 {
 		cfg.MaxConnsPerHost = DefaultMaxConnsPerHost
 	}
+	if cfg.SharedCacheWait == 0 {
+		cfg.SharedCacheWait = DefaultSharedCacheWait
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -248,6 +265,7 @@ func (cfg Config) validate() error {
 		{cfg.MaxConnsPerHost >= 0, "MaxConnsPerHost", "must not be negative", cfg.MaxConnsPerHost},
 		{isURL(cfg.Endpoint), "Endpoint", "must be an http:// or https:// URL", q(cfg.Endpoint)},
 		{isURL(cfg.STSEndpoint), "STSEndpoint", "must be an http:// or https:// URL", q(cfg.STSEndpoint)},
+		{cfg.SharedCacheWait >= 0, "SharedCacheWait", "must not be negative", cfg.SharedCacheWait},
 	} {
 		if !c.ok {
 			return fmt.Errorf("%w: Config.%s %s (got %v)", ErrInvalidConfig, c.field, c.want, c.got)
@@ -274,6 +292,8 @@ type Client struct {
 	heads   group[string, *fetched]
 	presign presignState // presign.go; zero value usable
 	scoped  scopedState  // scoped.go
+
+	sharedTrouble atomic.Int64 // sharedcache.go: Unix ns until which fetches do not wait for leases
 
 	stats      counters
 	metrics    *metrics          // metrics.go
@@ -380,15 +400,21 @@ type Stats struct {
 	Presigned         int64 // URLs signed by Presign
 	PresignCacheHits  int64 // Presign calls answered with a remembered URL
 	ScopedCredentials int64 // scoped credentials issued (reuses excluded)
+	SharedHits        int64 // fetches answered by Config.SharedCache (at once or after waiting)
+	SharedMisses      int64 // fetches that Config.SharedCache could not answer (they went to S3)
+	SharedWaits       int64 // fetches that waited for another instance holding the key's lease
+	SharedErrors      int64 // failed calls of Config.SharedCache (each was treated as a miss)
+	SharedInvalid     int64 // entries of Config.SharedCache rejected (truncated, corrupt, foreign)
 }
 
 // counters holds the live values behind Stats.
 type counters struct {
-	cacheHits, cacheMisses, revalidations, notModified, evictions atomic.Int64
-	cachedBytes, cachedObjects                                    atomic.Int64
-	upstreamGets, upstreamHeads, deduplicated, streamed           atomic.Int64
-	stsCalls, refreshes, refreshFailures, forcedRefreshes         atomic.Int64
-	presigned, presignCacheHits, scopedCredentials                atomic.Int64
+	cacheHits, cacheMisses, revalidations, notModified, evictions      atomic.Int64
+	cachedBytes, cachedObjects                                         atomic.Int64
+	upstreamGets, upstreamHeads, deduplicated, streamed                atomic.Int64
+	stsCalls, refreshes, refreshFailures, forcedRefreshes              atomic.Int64
+	presigned, presignCacheHits, scopedCredentials                     atomic.Int64
+	sharedHits, sharedMisses, sharedWaits, sharedErrors, sharedInvalid atomic.Int64
 }
 
 // Stats returns a snapshot of the Client's counters. It is cheap and safe to call at any time,
@@ -405,6 +431,9 @@ func (c *Client) Stats() Stats {
 		ForcedRefreshes: s.forcedRefreshes.Load(),
 		Presigned:       s.presigned.Load(), PresignCacheHits: s.presignCacheHits.Load(),
 		ScopedCredentials: s.scopedCredentials.Load(),
+		SharedHits:        s.sharedHits.Load(), SharedMisses: s.sharedMisses.Load(),
+		SharedWaits: s.sharedWaits.Load(), SharedErrors: s.sharedErrors.Load(),
+		SharedInvalid: s.sharedInvalid.Load(),
 	}
 }
 

@@ -74,8 +74,9 @@ type serveOptions struct {
 	logFormat  string // "text" or "json"
 	maxZoom    int
 	probeKey   string
-	cloudfront bool // -mode cloudfront: the demo behind a fake CloudFront edge (mode is Proxy)
-	pmtiles    bool // the demo's tiles as one PMTiles archive
+	redis      string // URL of the shared cache tier; "" for none
+	cloudfront bool   // -mode cloudfront: the demo behind a fake CloudFront edge (mode is Proxy)
+	pmtiles    bool   // the demo's tiles as one PMTiles archive
 }
 
 // modeName is the -mode flag's value.
@@ -106,6 +107,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: text (key=value lines) or json (one JSON object per line)")
 	fs.IntVar(&o.maxZoom, "max-zoom", 5, "deepest zoom `level` of the viewer, and of the generated demo tiles (0 to 8 for the demo)")
 	fs.StringVar(&o.probeKey, "probe-key", "", "`key` read at start-up to check access to -bucket; if empty, a key that need not exist")
+	fs.StringVar(&o.redis, "redis", "", "`URL` of a Redis or Valkey shared by all instances as a cache tier (redis://host:6379/0, rediss:// for TLS, user and password in the URL or the password in $"+redisPasswordEnv+"); if empty, none")
 	fs.BoolVar(&o.pmtiles, "pmtiles", false, "demo only: pack the generated tiles into one PMTiles archive ("+demoPrefix+demoArchiveKey+") and serve them from it")
 	if err := parseFlags(fs, args, &o.addr); err != nil {
 		return serveOptions{}, err

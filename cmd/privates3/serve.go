@@ -7,13 +7,19 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/privates3/privates3"
 	"github.com/privates3/privates3/privates3test"
+	"github.com/privates3/privates3/rediscache"
 )
+
+// redisPasswordEnv names the environment variable with the password of -redis, for URLs without
+// one (a password in the command line is visible to every user of the machine).
+const redisPasswordEnv = "PRIVATES3_REDIS_PASSWORD"
 
 const (
 	// defaultProbeKey is read at start-up to check that the role can read the bucket; it need not
@@ -37,7 +43,8 @@ type app struct {
 	// readyTTL is how long /readyz reuses a probe's result (readyProbeTTL; tests change it
 	// before the server serves).
 	readyTTL time.Duration
-	cf       *cloudFrontDemo // -mode cloudfront's fake edge; nil otherwise
+	shared   *rediscache.Cache // the -redis tier; nil without
+	cf       *cloudFrontDemo   // -mode cloudfront's fake edge; nil otherwise
 	ln       net.Listener
 	url      string // http://host:port/
 }
@@ -52,7 +59,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	a, err := start(ctx, o, stderr)
 	if err != nil {
 		errorf(stderr, "%v", err)
-		if errors.Is(err, privates3.ErrInvalidConfig) {
+		if errors.Is(err, privates3.ErrInvalidConfig) || errors.Is(err, rediscache.ErrInvalidOptions) {
 			return exitUsage // a flag's value that the library refuses
 		}
 		return exitError
@@ -109,6 +116,11 @@ func start(ctx context.Context, o serveOptions, stderr io.Writer) (a *app, err e
 		return a, err
 	}
 	cfg.MeterProvider = a.tel.provider
+	if o.redis != "" {
+		if cfg.SharedCache, err = a.startShared(ctx, o.redis); err != nil {
+			return a, err
+		}
+	}
 	// The library validates the configuration (the bucket name included) and names the field.
 	if a.client, err = privates3.New(ctx, cfg); err != nil {
 		switch {
@@ -171,6 +183,33 @@ func (a *app) config(ctx context.Context) (cfg privates3.Config, probeKey string
 		probeKey = defaultProbeKey
 	}
 	return cfg, probeKey, nil
+}
+
+// startShared starts the shared cache tier of -redis and checks it once. An unreachable Redis is
+// only a warning: the tier falls back to S3 and reconnects by itself.
+func (a *app) startShared(ctx context.Context, url string) (privates3.SharedCache, error) {
+	sc, err := rediscache.New(rediscache.Options{URL: url, Password: os.Getenv(redisPasswordEnv), Logger: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("bad flag value: -redis: %w", err)
+	}
+	a.shared = sc
+	// The first connection is made in the background: give it a second.
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	err = sc.Ping(ctx)
+	for err != nil && ctx.Err() == nil && (errors.Is(err, rediscache.ErrUnavailable) || errors.Is(err, rediscache.ErrTimeout)) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+		err = sc.Ping(ctx)
+	}
+	if err != nil {
+		a.log.Warn("shared cache tier not reachable at start-up; serving from S3 until it is", "err", err)
+	} else {
+		a.log.Info("shared cache tier reachable")
+	}
+	return sc, nil
 }
 
 // probeFunc checks that the bucket is readable.
@@ -250,6 +289,9 @@ func (a *app) close() {
 		a.client.Close()
 	}
 	a.tel.close()
+	if a.shared != nil {
+		a.shared.Close()
+	}
 	if a.demo != nil {
 		a.demo.close()
 	}
