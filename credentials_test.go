@@ -220,7 +220,9 @@ func TestCredentialsSTSOutage(t *testing.T) {
 				// STS answering with errors: quick errors.
 				removeHang()
 				removeErrors = srv.InjectFault(privates3test.Fault{Op: privates3test.OpAssumeRole, Status: 403, Code: "AccessDenied"})
-				time.Sleep(2 * time.Second)
+				// A renewal that started while STS hung still hangs until its STSTimeout (10s);
+				// the refresher's jittered retries may have started one just now.
+				time.Sleep(11 * time.Second)
 				before := time.Now()
 				err := get(c, "k2")
 				t.Logf("after expiry, STS denying: GetObject failed after %v: %v", time.Since(before), err)
