@@ -246,7 +246,9 @@ func (m *metrics) record(ctx context.Context, h metric.Float64Histogram, begin t
 
 // served counts n bytes of o delivered to its reader, from memory (cache) or streamed from S3.
 func (o *object) served(n int, cache bool) {
-	if o.c == nil || n <= 0 {
+	// Only with a MeterProvider: a counter shared by every request costs the hot path a
+	// contended atomic add.
+	if o.c == nil || n <= 0 || !o.c.metrics.enabled {
 		return
 	}
 	if cache {
