@@ -80,7 +80,9 @@ type credentials struct {
 // newCredentials returns credentials from fetch, with jitter from rand, living in life.
 func newCredentials(cfg Config, life *lifecycle, stats *counters, fetch func(context.Context) (aws.Credentials, error), rand func() float64) *credentials {
 	cr := &credentials{cfg: cfg, log: cfg.Logger, stats: stats, life: life, fetch: fetch, rand: rand, kick: make(chan struct{}, 1)}
-	cr.renewals = group[struct{}, aws.Credentials]{life: life, timeout: cfg.STSTimeout, memo: failureMemo}
+	// abandon: a base credentials provider may ignore cancellation (the SDK's CredentialsCache
+	// strips it), so waiters do not wait past the STS timeout for it.
+	cr.renewals = group[struct{}, aws.Credentials]{life: life, timeout: cfg.STSTimeout, memo: failureMemo, abandon: true}
 	return cr
 }
 

@@ -103,6 +103,7 @@ type group[K comparable, V any] struct {
 	life    *lifecycle
 	timeout time.Duration // bound of one run of the work
 	memo    time.Duration // a failed run answers new callers this long, if they accept it
+	abandon bool          // the work may ignore its context: waiters give up past its timeout
 	free    func(V)       // if set, called with a result once no caller holds it
 
 	mu sync.Mutex // guards m, and refs of its flights
@@ -113,7 +114,8 @@ type group[K comparable, V any] struct {
 // caller also accepts the error of a flight that failed less than memo ago. joined reports
 // whether another caller started the flight. The caller must call release once it no longer uses
 // the result. A caller whose ctx ends gets ctx's error; one that waited past the flight's
-// timeout (work ignoring its context) gets ErrTimeout; after Close, ErrClosed.
+// timeout (work ignoring its context, in a group with abandon set) gets ErrTimeout; after Close,
+// ErrClosed.
 func (g *group[K, V]) do(ctx context.Context, k K, useMemo bool, fn func(context.Context) (V, error)) (val V, joined bool, release func(), err error) {
 	f, joined := g.join(ctx, k, useMemo, fn)
 	release = func() { g.release(f) }
@@ -125,15 +127,19 @@ func (g *group[K, V]) do(ctx context.Context, k K, useMemo bool, fn func(context
 		return f.val, joined, release, f.err
 	default:
 	}
-	t := time.NewTimer(time.Until(f.deadline) + abandonAfter)
-	defer t.Stop()
+	var abandon <-chan time.Time
+	if g.abandon {
+		t := time.NewTimer(time.Until(f.deadline) + abandonAfter)
+		defer t.Stop()
+		abandon = t.C
+	}
 	select {
 	case <-f.done:
 		return f.val, joined, release, f.err
 	case <-ctx.Done():
 		release()
 		return val, joined, func() {}, ctx.Err()
-	case <-t.C:
+	case <-abandon:
 		release()
 		return val, joined, func() {}, &opError{kind: ErrTimeout, op: "waiting", detail: "no answer within " + g.timeout.String()}
 	}
@@ -152,7 +158,7 @@ func (g *group[K, V]) join(ctx context.Context, k K, useMemo bool, fn func(conte
 				return f, true
 			}
 		default:
-			if now.Before(f.deadline.Add(abandonAfter)) {
+			if !g.abandon || now.Before(f.deadline.Add(abandonAfter)) {
 				f.refs++
 				return f, true
 			}
