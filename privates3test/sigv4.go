@@ -199,6 +199,46 @@ func parsePresigned(q url.Values, ae authErrors) (*sigParams, *apiError) {
 // the hex SHA-256 of the body (or UNSIGNED-PAYLOAD), and returns the caller.
 func (s *Server) authenticate(r *http.Request, service, payloadHash string) (*identity, *apiError) {
 	ae := authErrors{sts: service == "sts"}
+	p, e := authParams(r, ae)
+	if e != nil {
+		return nil, e
+	}
+	if e := s.checkScope(p, service, ae); e != nil {
+		return nil, e
+	}
+	if e := checkTime(p, ae); e != nil {
+		return nil, e
+	}
+	id, e := s.lookupCaller(p.accessKeyID, p.token, ae)
+	if e != nil {
+		return nil, e
+	}
+	if e := checkSignedHeaders(r, p, ae); e != nil {
+		return nil, e
+	}
+	secret := s.base.SecretAccessKey
+	if id.session != nil {
+		secret = id.session.secret
+	}
+	if p.presigned {
+		payloadHash = unsignedPayload
+		if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && slices.Contains(p.signedHeaders, "x-amz-content-sha256") {
+			payloadHash = h
+		}
+	}
+	if e := verifySignature(r, p, service, payloadHash, secret, ae); e != nil {
+		return nil, e
+	}
+	if e := s.checkExpiry(p, ae); e != nil {
+		return nil, e
+	}
+	id.sig, id.secret = p, secret
+	return id, nil
+}
+
+// authParams parses the request's signature parameters, from its Authorization header or its
+// presigned query.
+func authParams(r *http.Request, ae authErrors) (*sigParams, *apiError) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		if ae.sts {
@@ -236,10 +276,13 @@ func (s *Server) authenticate(r *http.Request, service, payloadHash string) (*id
 		}
 		return nil, newError(http.StatusForbidden, "AccessDenied", "Access Denied")
 	}
+	return p, nil
+}
 
-	// Scope.
+// checkScope checks the credential scope of p against the server and service.
+func (s *Server) checkScope(p *sigParams, service string, ae authErrors) *apiError {
 	if p.scopeDate != p.date.Format("20060102") {
-		return nil, ae.malformed(p.presigned, "Invalid credential date \""+p.scopeDate+"\". This date is not the same as X-Amz-Date: \""+p.date.Format("20060102")+"\".")
+		return ae.malformed(p.presigned, "Invalid credential date \""+p.scopeDate+"\". This date is not the same as X-Amz-Date: \""+p.date.Format("20060102")+"\".")
 	}
 	if p.region != s.region {
 		e := ae.malformed(p.presigned, "the region '"+truncate(p.region, 40)+"' is wrong; expecting '"+s.region+"'")
@@ -249,94 +292,96 @@ func (s *Server) authenticate(r *http.Request, service, payloadHash string) (*id
 		if ae.sts {
 			e = newError(http.StatusForbidden, "SignatureDoesNotMatch", "Credential should be scoped to a valid region.")
 		}
-		return nil, e
+		return e
 	}
 	if p.service != service {
 		if ae.sts {
-			return nil, newError(http.StatusForbidden, "SignatureDoesNotMatch", "Credential should be scoped to correct service: '"+service+"'.")
+			return newError(http.StatusForbidden, "SignatureDoesNotMatch", "Credential should be scoped to correct service: '"+service+"'.")
 		}
-		return nil, ae.malformed(p.presigned, "the service '"+truncate(p.service, 40)+"' is wrong; expecting '"+service+"'")
+		return ae.malformed(p.presigned, "the service '"+truncate(p.service, 40)+"' is wrong; expecting '"+service+"'")
 	}
 
-	// Time: skew against real time (see the package documentation), expiry on the fake clock.
+	return nil
+}
+
+// checkTime checks p's signing time: skew against real time (see the package documentation).
+func checkTime(p *sigParams, ae authErrors) *apiError {
 	realNow := time.Now()
 	if !p.presigned {
 		if d := p.date.Sub(realNow); d > maxSkew || d < -maxSkew {
 			if ae.sts {
-				return nil, newError(http.StatusForbidden, "SignatureDoesNotMatch", fmt.Sprintf(
+				return newError(http.StatusForbidden, "SignatureDoesNotMatch", fmt.Sprintf(
 					"Signature expired: %s is now earlier than %s (%s - 15 min.)", p.dateRaw,
 					realNow.Add(-maxSkew).UTC().Format(amzDateFormat), realNow.UTC().Format(amzDateFormat)))
 			}
-			return nil, newError(http.StatusForbidden, "RequestTimeTooSkewed", "The difference between the request time and the current time is too large.").
+			return newError(http.StatusForbidden, "RequestTimeTooSkewed", "The difference between the request time and the current time is too large.").
 				with("RequestTime", p.dateRaw).
 				with("ServerTime", realNow.UTC().Format(time.RFC3339)).
 				with("MaxAllowedSkewMilliseconds", "900000")
 		}
 	} else if p.date.Sub(realNow) > maxSkew {
-		return nil, newError(http.StatusForbidden, "AccessDenied", "Request is not yet valid").
+		return newError(http.StatusForbidden, "AccessDenied", "Request is not yet valid").
 			with("X-Amz-Date", p.dateRaw).
 			with("ServerTime", realNow.UTC().Format(time.RFC3339))
 	}
 
-	// Caller.
-	id, e := s.lookupCaller(p.accessKeyID, p.token, ae)
-	if e != nil {
-		return nil, e
-	}
+	return nil
+}
+
+// checkSignedHeaders refuses S3 requests with x-amz- headers that p does not sign.
+func checkSignedHeaders(r *http.Request, p *sigParams, ae authErrors) *apiError {
 	if !ae.sts {
 		for name := range r.Header {
 			lname := strings.ToLower(name)
 			if strings.HasPrefix(lname, "x-amz-") && !slices.Contains(p.signedHeaders, lname) {
-				return nil, newError(http.StatusForbidden, "AccessDenied", "There were headers present in the request which were not signed").
+				return newError(http.StatusForbidden, "AccessDenied", "There were headers present in the request which were not signed").
 					with("HeadersNotSigned", lname)
 			}
 		}
 	}
 
-	// Signature.
-	secret := s.base.SecretAccessKey
-	if id.session != nil {
-		secret = id.session.secret
-	}
-	if p.presigned {
-		payloadHash = unsignedPayload
-		if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && slices.Contains(p.signedHeaders, "x-amz-content-sha256") {
-			payloadHash = h
-		}
-	}
+	return nil
+}
+
+// verifySignature checks p's signature of r with secret.
+func verifySignature(r *http.Request, p *sigParams, service, payloadHash, secret string, ae authErrors) *apiError {
 	creq, ok := canonicalRequest(r, p, service, payloadHash)
 	if !ok {
 		if ae.sts {
-			return nil, newError(http.StatusBadRequest, "MalformedQueryString", "The query string is malformed.")
+			return newError(http.StatusBadRequest, "MalformedQueryString", "The query string is malformed.")
 		}
-		return nil, newError(http.StatusBadRequest, "InvalidArgument", "The query string is malformed.")
+		return newError(http.StatusBadRequest, "InvalidArgument", "The query string is malformed.")
 	}
 	scope := p.scopeDate + "/" + p.region + "/" + p.service + "/aws4_request"
 	sts := sigAlgorithm + "\n" + p.dateRaw + "\n" + scope + "\n" + hexSHA256([]byte(creq))
 	want := signature(secret, p.scopeDate, p.region, p.service, sts)
 	if !hmac.Equal([]byte(want), []byte(p.signature)) {
 		if ae.sts {
-			return nil, newError(http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+			return newError(http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 		}
-		return nil, newError(http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.").
+		return newError(http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.").
 			with("AWSAccessKeyId", p.accessKeyID).
 			with("StringToSign", sts).
 			with("SignatureProvided", truncate(p.signature, 64))
 	}
 
+	return nil
+}
+
+// checkExpiry refuses a presigned request past its X-Amz-Expires, on the fake clock.
+func (s *Server) checkExpiry(p *sigParams, ae authErrors) *apiError {
 	if p.presigned {
 		if deadline := p.date.Add(time.Duration(p.expires) * time.Second); !s.Now().Before(deadline) {
 			if ae.sts {
-				return nil, newError(http.StatusForbidden, "ExpiredToken", "The security token included in the request is expired")
+				return newError(http.StatusForbidden, "ExpiredToken", "The security token included in the request is expired")
 			}
-			return nil, newError(http.StatusForbidden, "AccessDenied", "Request has expired").
+			return newError(http.StatusForbidden, "AccessDenied", "Request has expired").
 				with("X-Amz-Expires", strconv.Itoa(p.expires)).
 				with("Expires", deadline.UTC().Format(time.RFC3339)).
 				with("ServerTime", s.Now().UTC().Format(time.RFC3339))
 		}
 	}
-	id.sig, id.secret = p, secret
-	return id, nil
+	return nil
 }
 
 // headerDate sets p.date from the X-Amz-Date header, or else the Date header.
