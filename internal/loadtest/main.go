@@ -104,21 +104,34 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 		o.only[n] = true
 	}
-	switch {
-	case (o.endpoint == "") != (o.bucket == ""):
-		return fail("-endpoint and -bucket go together")
-	case o.endpoint == "" && (o.roleARN != "" || o.accessKeyID != "" || o.upload || o.stsEndpoint != ""):
-		return fail("-role-arn, -access-key-id, -sts-endpoint and -upload need -endpoint")
-	case o.endpoint != "" && o.backendLatency != 0:
-		return fail("-backend-latency applies only to the fake")
-	case o.duration <= 0 || o.warmup < 0 || o.maxConns < 0 || o.rounds < 1 || o.conns < 1 || o.keys < 1 || o.objSize < 1 || o.bigSize < 1:
-		return fail("-duration, -rounds, -conns, -keys, -size and -big-size must be positive, -warmup and -max-conns-per-host not negative")
-	case int64(o.objSize) > 1<<20:
-		return fail("-size must be at most 1 MiB (privates3's default largest cacheable object)")
-	case o.bigSize <= 1<<20:
-		return fail("-big-size must be over 1 MiB (so that privates3 streams it)")
+	if msg := o.check(); msg != "" {
+		return fail("%s", msg)
 	}
 	return o, nil
+}
+
+// check returns what is wrong with the combination of o's flags, or "".
+func (o *options) check() string {
+	switch {
+	case (o.endpoint == "") != (o.bucket == ""):
+		return "-endpoint and -bucket go together"
+	case o.endpoint == "" && (o.roleARN != "" || o.accessKeyID != "" || o.upload || o.stsEndpoint != ""):
+		return "-role-arn, -access-key-id, -sts-endpoint and -upload need -endpoint"
+	case o.endpoint != "" && o.backendLatency != 0:
+		return "-backend-latency applies only to the fake"
+	case !o.inRange():
+		return "-duration, -rounds, -conns, -keys, -size and -big-size must be positive, -warmup and -max-conns-per-host not negative"
+	case int64(o.objSize) > 1<<20:
+		return "-size must be at most 1 MiB (privates3's default largest cacheable object)"
+	case o.bigSize <= 1<<20:
+		return "-big-size must be over 1 MiB (so that privates3 streams it)"
+	}
+	return ""
+}
+
+// inRange reports whether the counts and sizes of o are in range.
+func (o *options) inRange() bool {
+	return o.duration > 0 && o.warmup >= 0 && o.maxConns >= 0 && o.rounds >= 1 && o.conns >= 1 && o.keys >= 1 && o.objSize >= 1 && o.bigSize >= 1
 }
 
 var errUsage = errors.New("usage")
