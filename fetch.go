@@ -78,7 +78,7 @@ func (c *Client) ReadRange(ctx context.Context, key string, off, n int64, ifMatc
 		return (&object{cachedObject: e.obj, c: c, ctx: ctx}).public(), nil
 	}
 	c.stats.cacheMisses.Add(1)
-	res, joined, release, err := c.gets.do(ctx, ck, false, func(ctx context.Context) (*fetched, error) {
+	res, release, err := c.share(ctx, &c.gets, ck, key, func(ctx context.Context) (*fetched, error) {
 		if e := c.cache.get(ck); e != nil {
 			return &fetched{obj: e.obj}, nil
 		}
@@ -97,13 +97,10 @@ func (c *Client) ReadRange(ctx context.Context, key string, off, n int64, ifMatc
 		c.cache.add(newEntry(ck, entryObject, obj, time.Now().Add(100*365*24*time.Hour)))
 		return &fetched{obj: obj}, nil
 	})
-	release()
-	if joined {
-		c.stats.deduplicated.Add(1)
-	}
 	if err != nil {
-		return nil, c.waitError(ctx, key, err)
+		return nil, err
 	}
+	release()
 	return (&object{cachedObject: res.obj, c: c, ctx: ctx}).public(), nil
 }
 
@@ -174,14 +171,11 @@ func (c *Client) open(ctx context.Context, key string, head bool) (*object, erro
 	if head {
 		g, fn = &c.heads, c.headShared
 	}
-	res, joined, release, err := g.do(ctx, full, false, func(ctx context.Context) (*fetched, error) {
+	res, release, err := c.share(ctx, g, full, key, func(ctx context.Context) (*fetched, error) {
 		return fn(ctx, key, full)
 	})
-	if joined {
-		c.stats.deduplicated.Add(1)
-	}
 	if err != nil {
-		return nil, c.waitError(ctx, key, err)
+		return nil, err
 	}
 	o := &object{cachedObject: res.obj, c: c, key: key, full: full, ctx: ctx, handoff: res.handoff, release: release}
 	if res.handoff == nil {
@@ -190,12 +184,24 @@ func (c *Client) open(ctx context.Context, key string, head bool) (*object, erro
 	return o, nil
 }
 
-// waitError is the error of a caller of a flight: its own ctx's if that ended, else the flight's.
-func (c *Client) waitError(ctx context.Context, key string, err error) error {
-	if ctx.Err() != nil {
-		return callerError(ctx, strconv.Quote(key))
+// share runs fn as flight k of g for a caller of key, counting a joined flight as deduplicated.
+// On success the caller must call release once done with the result. A caller whose ctx ended
+// gets its own ctx's error, else the flight's.
+func (c *Client) share(ctx context.Context, g *group[string, *fetched], k, key string, fn func(context.Context) (*fetched, error)) (*fetched, func(), error) {
+	res, joined, release, err := g.do(ctx, k, false, fn)
+	if joined {
+		c.stats.deduplicated.Add(1)
 	}
-	return err
+	if err != nil {
+		release()
+	}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, nil, callerError(ctx, strconv.Quote(key))
+	case err != nil:
+		return nil, nil, err
+	}
+	return res, release, nil
 }
 
 // recheck looks at the cache again inside a flight, since another flight may have filled it after

@@ -91,9 +91,10 @@ type HandlerOptions struct {
 // A Range that is not a valid byte-range set is ignored (200), as is Range on HEAD. If-None-Match
 // and If-Modified-Since give 304, If-Match and If-Unmodified-Since 412, If-Range is honoured.
 // One engine, http.ServeContent, answers all of this for cached and streamed objects alike;
-// for a streamed object it decides conditionals from the metadata (known from the cache or a
-// HEAD: a 304 or 412 costs no GET) and then reads exactly the bytes it sends, with one ranged
-// GET carrying If-Match, so a response never mixes two versions of an object. HEAD never
+// for a streamed object it decides conditionals from the metadata (kept in the cache once the
+// object has been seen, so that a later 304 or 412 costs no GET) and then reads exactly the
+// bytes it sends, with one ranged GET carrying If-Match, so a response never mixes two versions
+// of an object. HEAD never
 // downloads a body. A body that breaks off upstream aborts the response by panicking with
 // http.ErrAbortHandler, which net/http's server turns into a broken connection: the client never
 // sees a short body as a complete one.

@@ -57,16 +57,7 @@ func testBrowser(t *testing.T, bin, mode string) {
 	p := b.page(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for _, m := range []string{"Page.enable", "Network.enable"} {
-		if err := p.call(ctx, m, nil, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	err := p.call(ctx, "Emulation.setDeviceMetricsOverride",
-		map[string]any{"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	preparePage(ctx, t, p, width, height)
 
 	// First load.
 	if err := p.call(ctx, "Page.navigate", map[string]any{"url": a.url + "#2/0.45000/0.55000"}, nil); err != nil {
@@ -299,16 +290,7 @@ func TestBrowserCloudFront(t *testing.T) {
 	p := b.page(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for _, m := range []string{"Page.enable", "Network.enable"} {
-		if err := p.call(ctx, m, nil, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	err := p.call(ctx, "Emulation.setDeviceMetricsOverride",
-		map[string]any{"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	preparePage(ctx, t, p, width, height)
 	if err := p.call(ctx, "Page.navigate", map[string]any{"url": a.url + "#2/0.45000/0.55000"}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -377,5 +359,20 @@ func TestBrowserCloudFront(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("tile without cookies: %d, want 403", resp.StatusCode)
+	}
+}
+
+// preparePage enables the page and network events of p and sets its viewport.
+func preparePage(ctx context.Context, t *testing.T, p *cdp, width, height int) {
+	t.Helper()
+	for _, m := range []string{"Page.enable", "Network.enable"} {
+		if err := p.call(ctx, m, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := p.call(ctx, "Emulation.setDeviceMetricsOverride",
+		map[string]any{"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
 }
