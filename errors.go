@@ -209,35 +209,59 @@ func callerError(ctx context.Context, subject string) error {
 // package's one table from errors to statuses; handlers built on a Client elsewhere (package
 // pmtiles, a server's own) use it with [WriteError] to answer alike.
 func HTTPStatus(err error) int {
-	switch {
-	case errors.Is(err, ErrInvalidKey):
-		return http.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, ErrCredentials):
-		// The Client has no valid credentials (STS refused, failed or hung): an upstream
-		// failure, not the client's fault, whatever STS's own code was.
-		switch {
-		case errors.Is(err, ErrTimeout):
-			return http.StatusGatewayTimeout
-		case errors.Is(err, ErrThrottled):
-			return http.StatusServiceUnavailable
+	for _, k := range kinds {
+		if !errors.Is(err, k.err) {
+			continue
 		}
-		return http.StatusBadGateway
-	case errors.Is(err, ErrAccessDenied):
-		return http.StatusForbidden
-	case errors.Is(err, ErrThrottled), errors.Is(err, ErrClosed):
-		return http.StatusServiceUnavailable
-	case errors.Is(err, ErrInvalidOption), errors.Is(err, ErrInvalidConfig):
-		return http.StatusInternalServerError // the server's options, not the client's request
-	case errors.Is(err, ErrPreconditionFailed):
-		return http.StatusPreconditionFailed
-	case errors.Is(err, ErrRangeNotSatisfiable):
-		return http.StatusRequestedRangeNotSatisfiable
-	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout
+		if k.err == ErrCredentials {
+			// The Client has no valid credentials (STS refused, failed or hung): an upstream
+			// failure, not the client's fault, whatever STS's own code was.
+			switch {
+			case errors.Is(err, ErrTimeout):
+				return http.StatusGatewayTimeout
+			case errors.Is(err, ErrThrottled):
+				return http.StatusServiceUnavailable
+			}
+		}
+		return k.status
 	}
 	return http.StatusBadGateway
+}
+
+// errorClass is the error.type attribute of a failed upstream call in the metrics (metrics.go):
+// the sentinel err wraps, in snake case; "upstream" for any other failure, "" for nil.
+func errorClass(err error) string {
+	if err == nil {
+		return ""
+	}
+	for _, k := range kinds {
+		if errors.Is(err, k.err) {
+			return k.class
+		}
+	}
+	return "upstream"
+}
+
+// kinds is the package's one table of error kinds, in the order they are tested (the first that
+// err wraps wins): the HTTP status a handler answers and the error.type attribute of a metric.
+var kinds = []struct {
+	err    error
+	status int
+	class  string
+}{
+	{ErrInvalidKey, http.StatusBadRequest, "invalid_key"},
+	{ErrNotFound, http.StatusNotFound, "not_found"},
+	{ErrCredentials, http.StatusBadGateway, "credentials"}, // see HTTPStatus
+	{ErrAccessDenied, http.StatusForbidden, "access_denied"},
+	{ErrThrottled, http.StatusServiceUnavailable, "throttled"},
+	{ErrClosed, http.StatusServiceUnavailable, "closed"},
+	{ErrInvalidOption, http.StatusInternalServerError, "invalid_option"}, // the server's options,
+	{ErrInvalidConfig, http.StatusInternalServerError, "invalid_config"}, // not the client's request
+	{ErrPreconditionFailed, http.StatusPreconditionFailed, "precondition_failed"},
+	{ErrRangeNotSatisfiable, http.StatusRequestedRangeNotSatisfiable, "range_not_satisfiable"},
+	{ErrTimeout, http.StatusGatewayTimeout, "timeout"},
+	{context.DeadlineExceeded, http.StatusGatewayTimeout, "timeout"},
+	{context.Canceled, http.StatusBadGateway, "canceled"},
 }
 
 // Fixed parts of error answers.

@@ -178,36 +178,6 @@ func (c *Client) CredentialsExpiry() (time.Time, bool) {
 	return st.creds.Expires, true
 }
 
-// errorClass is the error.type attribute of a failed upstream call: the sentinel err wraps
-// (errors.go), in snake case. nil gives "".
-func errorClass(err error) string {
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, ErrNotFound):
-		return "not_found"
-	case errors.Is(err, ErrCredentials):
-		return "credentials"
-	case errors.Is(err, ErrAccessDenied):
-		return "access_denied"
-	case errors.Is(err, ErrThrottled):
-		return "throttled"
-	case errors.Is(err, ErrTimeout):
-		return "timeout"
-	case errors.Is(err, ErrPreconditionFailed):
-		return "precondition_failed"
-	case errors.Is(err, ErrRangeNotSatisfiable):
-		return "range_not_satisfiable"
-	case errors.Is(err, ErrClosed):
-		return "closed"
-	case errors.Is(err, ErrInvalidOption):
-		return "invalid_option"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	}
-	return "upstream"
-}
-
 // s3Call runs f, one S3 call counted in n (Stats.UpstreamGets or UpstreamHeads), and records its
 // duration and error class. A 304 answer to a revalidation is a success.
 func s3Call[T any](c *Client, ctx context.Context, n *atomic.Int64, f func(context.Context) (T, error)) (T, error) {

@@ -195,43 +195,29 @@ type Config struct {
 
 // withDefaults returns cfg with every zero field set to its default.
 func (cfg Config) withDefaults() Config {
-	if cfg.RoleSessionName == "" {
-		cfg.RoleSessionName = DefaultRoleSessionName
-	}
-	if cfg.SessionDuration == 0 {
-		cfg.SessionDuration = DefaultSessionDuration
-	}
-	if cfg.RefreshBefore == 0 {
-		cfg.RefreshBefore = min(DefaultRefreshBefore, cfg.SessionDuration/4)
-	}
-	if cfg.CacheBytes == 0 {
-		cfg.CacheBytes = DefaultCacheBytes
-	}
-	if cfg.MaxCacheableSize == 0 {
-		cfg.MaxCacheableSize = DefaultMaxCacheableSize
-	}
-	if cfg.TTL == 0 {
-		cfg.TTL = DefaultTTL
-	}
-	if cfg.NegativeTTL == 0 {
-		cfg.NegativeTTL = DefaultNegativeTTL
-	}
-	if cfg.FetchTimeout == 0 {
-		cfg.FetchTimeout = DefaultFetchTimeout
-	}
-	if cfg.STSTimeout == 0 {
-		cfg.STSTimeout = DefaultSTSTimeout
-	}
-	if cfg.MaxConnsPerHost == 0 {
-		cfg.MaxConnsPerHost = DefaultMaxConnsPerHost
-	}
-	if cfg.SharedCacheWait == 0 {
-		cfg.SharedCacheWait = DefaultSharedCacheWait
-	}
+	orDefault(&cfg.RoleSessionName, DefaultRoleSessionName)
+	orDefault(&cfg.SessionDuration, DefaultSessionDuration)
+	orDefault(&cfg.RefreshBefore, min(DefaultRefreshBefore, cfg.SessionDuration/4))
+	orDefault(&cfg.CacheBytes, DefaultCacheBytes)
+	orDefault(&cfg.MaxCacheableSize, DefaultMaxCacheableSize)
+	orDefault(&cfg.TTL, DefaultTTL)
+	orDefault(&cfg.NegativeTTL, DefaultNegativeTTL)
+	orDefault(&cfg.FetchTimeout, DefaultFetchTimeout)
+	orDefault(&cfg.STSTimeout, DefaultSTSTimeout)
+	orDefault(&cfg.MaxConnsPerHost, DefaultMaxConnsPerHost)
+	orDefault(&cfg.SharedCacheWait, DefaultSharedCacheWait)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return cfg
+}
+
+// orDefault sets *v to def if *v is its type's zero value.
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 // validate reports the first invalid field of cfg, which has its defaults applied.
