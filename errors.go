@@ -284,3 +284,17 @@ func WriteError(w http.ResponseWriter, status int) {
 	w.WriteHeader(status)
 	io.WriteString(w, http.StatusText(status)+"\n")
 }
+
+// WriteDenied answers a request that an authorization hook refused with err: 401 Unauthorized
+// with the WWW-Authenticate header challenge if err is or wraps [ErrUnauthorized] (no or invalid
+// credentials), else 403 Forbidden (valid credentials, not allowed). The body is WriteError's:
+// err's text is never sent. The package's handlers, pmtiles' and cloudfront's answer their
+// Authorize hooks with it.
+func WriteDenied(w http.ResponseWriter, err error, challenge string) {
+	if errors.Is(err, ErrUnauthorized) {
+		w.Header().Set("WWW-Authenticate", challenge)
+		WriteError(w, http.StatusUnauthorized)
+		return
+	}
+	WriteError(w, http.StatusForbidden)
+}

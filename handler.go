@@ -149,12 +149,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.opts.Authorize != nil {
 		if err := h.opts.Authorize(r, key); err != nil {
-			if errors.Is(err, ErrUnauthorized) {
-				w.Header().Set("WWW-Authenticate", h.opts.Challenge)
-				WriteError(w, http.StatusUnauthorized)
-				return
-			}
-			WriteError(w, http.StatusForbidden)
+			WriteDenied(w, err, h.opts.Challenge)
 			return
 		}
 	}

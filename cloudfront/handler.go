@@ -104,12 +104,7 @@ func (h *cookieHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if h.opts.Authorize != nil {
 		if err := h.opts.Authorize(r); err != nil {
-			if errors.Is(err, privates3.ErrUnauthorized) {
-				w.Header().Set("WWW-Authenticate", h.opts.Challenge)
-				privates3.WriteError(w, http.StatusUnauthorized)
-				return
-			}
-			privates3.WriteError(w, http.StatusForbidden)
+			privates3.WriteDenied(w, err, h.opts.Challenge)
 			return
 		}
 	}

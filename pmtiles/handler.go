@@ -126,12 +126,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := req.archive + ArchiveExtension
 	if h.opts.Authorize != nil {
 		if err := h.opts.Authorize(r, key); err != nil {
-			if errors.Is(err, privates3.ErrUnauthorized) {
-				w.Header().Set("WWW-Authenticate", h.opts.Challenge)
-				privates3.WriteError(w, http.StatusUnauthorized)
-				return
-			}
-			privates3.WriteError(w, http.StatusForbidden)
+			privates3.WriteDenied(w, err, h.opts.Challenge)
 			return
 		}
 	}
