@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"runtime"
 	"slices"
-	"strings"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/privates3/privates3"
 )
@@ -53,154 +52,252 @@ func (s slot) dialsPer1000() float64 {
 	return float64(s.backendDials) * 1000 / float64(s.requests)
 }
 
+// downloads are the large downloads of all rounds, one series per way.
+type downloads struct {
+	direct, proxied, relayed []download
+}
+
+// rig is what a run measures: the backend, the two Clients, the contestants' servers, the
+// contestants and the download clients, with what tears them down.
+type rig struct {
+	b            *backend
+	hits, misses *privates3.Client // privates3's defaults, and CacheBytes -1
+
+	servers                            []*server
+	hitURL, missURL, ceilURL, relayURL string
+	signed                             []string     // presigned URLs of the hot objects
+	relayDials                         atomic.Int64 // backend connections of the relay
+
+	cs  []*contestant
+	s3c *s3.Client   // the direct download's SDK client
+	dl  *http.Client // the downloads through the servers
+
+	closers []func() // run in reverse order by close
+}
+
 // bench sets everything up, runs the rounds and prints the report to w.
 func bench(ctx context.Context, o options, w io.Writer) error {
+	r := &rig{}
+	defer r.close()
+	if err := r.setUp(ctx, o); err != nil {
+		return err
+	}
+	slotDur := o.duration / time.Duration(o.rounds*max(len(r.cs), 1))
+	printHeader(w, o, r.b.name, slotDur)
+	var dls downloads
+	for round := range o.rounds {
+		r.measureRound(ctx, o, w, round, slotDur)
+		if o.only["download"] {
+			if err := r.downloadRound(ctx, o.bigSize, w, round, &dls); err != nil {
+				return err
+			}
+		}
+	}
+	report(w, r.cs, dls, o)
+	fmt.Fprintf(w, "privates3 with cache: %+v\n", statsLine(r.hits.Stats()))
+	fmt.Fprintf(w, "privates3 without cache: %+v\n", statsLine(r.misses.Stats()))
+	fmt.Fprintf(w, "at the end: %s\n", loadavg())
+	return nil
+}
+
+// onClose registers f to run when r closes, before what was registered earlier.
+func (r *rig) onClose(f func()) { r.closers = append(r.closers, f) }
+
+// close tears down what setUp built, in the reverse order of building it.
+func (r *rig) close() {
+	for _, f := range slices.Backward(r.closers) {
+		f()
+	}
+}
+
+// setUp starts the backend, the Clients and the servers, and lists the contestants o selects.
+// What it built before an error is torn down by close.
+func (r *rig) setUp(ctx context.Context, o options) error {
 	b, err := newBackend(ctx, o)
 	if err != nil {
 		return err
 	}
-	defer b.close()
-	b.cfg.MaxConnsPerHost = o.maxConns
-	hitCfg := b.cfg // privates3's defaults: 64 MiB cache, objects up to 1 MiB cached
-	hits, err := privates3.New(ctx, hitCfg)
+	r.b = b
+	r.onClose(b.close)
+	if err := r.newClients(ctx, o.maxConns); err != nil {
+		return err
+	}
+	r.onClose(r.closeServers)
+	if err := r.startServers(ctx); err != nil {
+		return err
+	}
+	if err := r.startRelay(ctx, o.conns); err != nil {
+		return err
+	}
+	if err := r.addContestants(o.only); err != nil {
+		return err
+	}
+	r.s3c = r.b.s3Client()
+	r.dl = &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	r.onClose(r.dl.CloseIdleConnections)
+	return nil
+}
+
+// newClients creates the two Clients: privates3's defaults (64 MiB cache, objects up to 1 MiB
+// cached) and one without a cache, both with Config.MaxConnsPerHost maxConns.
+func (r *rig) newClients(ctx context.Context, maxConns int) error {
+	r.b.cfg.MaxConnsPerHost = maxConns
+	hits, err := privates3.New(ctx, r.b.cfg)
 	if err != nil {
 		return err
 	}
-	defer hits.Close()
-	missCfg := b.cfg
+	r.hits = hits
+	r.onClose(func() { hits.Close() })
+	missCfg := r.b.cfg
 	missCfg.CacheBytes = -1
 	misses, err := privates3.New(ctx, missCfg)
 	if err != nil {
 		return err
 	}
-	defer misses.Close()
+	r.misses = misses
+	r.onClose(func() { misses.Close() })
+	return nil
+}
 
-	var servers []*server
-	defer func() {
-		for _, s := range servers {
-			s.close()
-		}
-	}()
-	start := func(h http.Handler) (string, error) {
-		s, err := serve(h)
-		if err != nil {
-			return "", err
-		}
-		servers = append(servers, s)
-		return s.url, nil
+// serve starts a loopback server for h, closed with the others by closeServers, and returns its URL.
+func (r *rig) serve(h http.Handler) (string, error) {
+	s, err := serve(h)
+	if err != nil {
+		return "", err
 	}
-	hitURL, err := start(mount(hits))
+	r.servers = append(r.servers, s)
+	return s.url, nil
+}
+
+// closeServers shuts the servers down in the order they started.
+func (r *rig) closeServers() {
+	for _, s := range r.servers {
+		s.close()
+	}
+}
+
+// startServers starts the servers of the two Clients' handlers and the ceiling's.
+func (r *rig) startServers(ctx context.Context) error {
+	var err error
+	if r.hitURL, err = r.serve(mount(r.hits)); err != nil {
+		return err
+	}
+	if r.missURL, err = r.serve(mount(r.misses)); err != nil {
+		return err
+	}
+	bare, err := ceiling(mount(r.hits), r.b.small)
 	if err != nil {
 		return err
 	}
-	missURL, err := start(mount(misses))
-	if err != nil {
-		return err
-	}
-	bare, err := ceiling(mount(hits), b.small)
-	if err != nil {
-		return err
-	}
-	ceilURL, err := start(bare)
-	if err != nil {
-		return err
-	}
-	signed, err := presigned(ctx, hits, append(slices.Clone(b.small), b.big))
+	r.ceilURL, err = r.serve(bare)
+	return err
+}
+
+// startRelay presigns every object (the hot ones for the presigned contestant, all of them for
+// the relay) and starts the relay's server with a client pooling conns connections.
+func (r *rig) startRelay(ctx context.Context, conns int) error {
+	keys := append(slices.Clone(r.b.small), r.b.big)
+	signed, err := presigned(ctx, r.hits, keys)
 	if err != nil {
 		return err
 	}
 	relayed := map[string]string{}
-	for i, k := range append(slices.Clone(b.small), b.big) {
+	for i, k := range keys {
 		relayed["/files/"+k] = signed[i]
 	}
-	signed = signed[:len(b.small)]
-	var relayDials atomic.Int64
-	rc := relayClient(o.conns, &relayDials)
-	defer rc.CloseIdleConnections()
-	relayURL, err := start(relay(rc, relayed))
-	if err != nil {
-		return err
+	r.signed = signed[:len(r.b.small)]
+	rc := relayClient(conns, &r.relayDials)
+	r.onClose(rc.CloseIdleConnections)
+	r.relayURL, err = r.serve(relay(rc, relayed))
+	return err
+}
+
+// urls returns the URLs of the hot objects on the server at base.
+func (r *rig) urls(base string) []string {
+	var us []string
+	for _, k := range r.b.small {
+		us = append(us, base+"/files/"+k)
 	}
-	urls := func(base string) []string {
-		var us []string
-		for _, k := range b.small {
-			us = append(us, base+"/files/"+k)
-		}
-		return us
-	}
-	var cs []*contestant
-	add := func(name, title string, us []string, dials *atomic.Int64, upstream func() int64) error {
-		if !o.only[name] {
-			return nil
-		}
-		t, err := newTarget(us)
-		if err != nil {
-			return err
-		}
-		cs = append(cs, &contestant{name: name, title: title, target: t, backendDials: dials, upstream: upstream})
-		return nil
-	}
-	for _, err := range []error{
-		add("ceiling", titleCeiling, urls(ceilURL), nil, nil),
-		add("presigned", titlePresigned, signed, nil, nil),
-		add("relay", titleRelay, urls(relayURL), &relayDials, nil),
-		add("hits", titleHits, urls(hitURL), &b.dials, func() int64 { return hits.Stats().UpstreamGets }),
-		add("misses", titleMisses, urls(missURL), &b.dials, func() int64 { return misses.Stats().UpstreamGets }),
+	return us
+}
+
+// addContestants lists, in the report's order, the contestants only selects.
+func (r *rig) addContestants(only map[string]bool) error {
+	for _, c := range []struct {
+		name, title string
+		urls        []string
+		dials       *atomic.Int64
+		upstream    func() int64
+	}{
+		{"ceiling", titleCeiling, r.urls(r.ceilURL), nil, nil},
+		{"presigned", titlePresigned, r.signed, nil, nil},
+		{"relay", titleRelay, r.urls(r.relayURL), &r.relayDials, nil},
+		{"hits", titleHits, r.urls(r.hitURL), &r.b.dials, func() int64 { return r.hits.Stats().UpstreamGets }},
+		{"misses", titleMisses, r.urls(r.missURL), &r.b.dials, func() int64 { return r.misses.Stats().UpstreamGets }},
 	} {
+		if !only[c.name] {
+			continue
+		}
+		t, err := newTarget(c.urls)
 		if err != nil {
 			return err
 		}
+		r.cs = append(r.cs, &contestant{name: c.name, title: c.title, target: t, backendDials: c.dials, upstream: c.upstream})
 	}
-	slotDur := o.duration / time.Duration(o.rounds*max(len(cs), 1))
-	fmt.Fprintf(w, "privates3 loadtest: backend %s\n", b.name)
+	return nil
+}
+
+// printHeader prints what the run measures and on what.
+func printHeader(w io.Writer, o options, backend string, slotDur time.Duration) {
+	fmt.Fprintf(w, "privates3 loadtest: backend %s\n", backend)
 	fmt.Fprintf(w, "%d hot objects of %d bytes, %d connections, %d rounds, %v measured per contestant and round (after %v warm-up), GOMAXPROCS %d, %s\n",
 		o.keys, o.objSize, o.conns, o.rounds, slotDur, o.warmup, runtime.GOMAXPROCS(0), loadavg())
 	if o.backendLatency > 0 {
 		fmt.Fprintf(w, "the fake delays every GetObject by %v\n", o.backendLatency)
 	}
+}
 
-	var direct, proxied, relayedDL []download
-	s3c := b.s3Client()
-	dl := &http.Client{Transport: &http.Transport{DisableCompression: true}}
-	defer dl.CloseIdleConnections()
-	for r := range o.rounds {
-		order := slices.Clone(cs)
-		if len(order) > 0 {
-			k := r % len(order)
-			order = append(order[k:], order[:k]...)
-		}
-		for _, c := range order {
-			s := measure(ctx, c, o.conns, o.warmup, slotDur)
-			c.results = append(c.results, s)
-			fmt.Fprintf(w, "round %d %-9s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  %d failures  %d backend dials\n",
-				r+1, c.name, s.rate(), ms(s.hist.quantile(0.5)), ms(s.hist.quantile(0.99)), s.failures, s.backendDials)
-		}
-		if o.only["download"] {
-			pair := []struct {
-				out *[]download
-				get func(context.Context) (io.ReadCloser, error)
-				nm  string
-			}{
-				{&direct, sdkGet(s3c, b.cfg.Bucket, b.big), "direct SDK GetObject"},
-				{&proxied, httpGet(dl, hitURL+"/files/"+b.big), "through privates3"},
-				{&relayedDL, httpGet(dl, relayURL+"/files/"+b.big), "through a bare relay"},
-			}
-			k := r % len(pair)
-			pair = append(pair[k:], pair[:k]...)
-			for _, p := range pair {
-				d, err := measureDownload(ctx, o.bigSize, p.get)
-				if err != nil {
-					return fmt.Errorf("%s: %w", p.nm, err)
-				}
-				*p.out = append(*p.out, d)
-				fmt.Fprintf(w, "round %d download %-20s %7.0f MiB/s  RSS %s -> peak %s\n", r+1, p.nm, d.mibps(), mib(d.rssBase), mib(d.rssPeak))
-			}
-		}
+// rotated returns a copy of s that starts at its element k modulo len(s), so that each round
+// starts with another contestant.
+func rotated[T any](s []T, k int) []T {
+	if len(s) == 0 {
+		return nil
 	}
-	report(w, cs, direct, proxied, relayedDL, o)
-	fmt.Fprintf(w, "privates3 with cache: %+v\n", statsLine(hits.Stats()))
-	fmt.Fprintf(w, "privates3 without cache: %+v\n", statsLine(misses.Stats()))
-	fmt.Fprintf(w, "at the end: %s\n", loadavg())
+	k %= len(s)
+	return append(slices.Clone(s[k:]), s[:k]...)
+}
+
+// measureRound measures each contestant once, in an order rotating with round, and prints each
+// slot's figures.
+func (r *rig) measureRound(ctx context.Context, o options, w io.Writer, round int, slotDur time.Duration) {
+	for _, c := range rotated(r.cs, round) {
+		s := measure(ctx, c, o.conns, o.warmup, slotDur)
+		c.results = append(c.results, s)
+		fmt.Fprintf(w, "round %d %-9s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  %d failures  %d backend dials\n",
+			round+1, c.name, s.rate(), ms(s.hist.quantile(0.5)), ms(s.hist.quantile(0.99)), s.failures, s.backendDials)
+	}
+}
+
+// downloadRound downloads the large object (size bytes) once each way, in an order rotating with
+// round, appends the outcomes to dls and prints them.
+func (r *rig) downloadRound(ctx context.Context, size int64, w io.Writer, round int, dls *downloads) error {
+	ways := []struct {
+		out *[]download
+		get func(context.Context) (io.ReadCloser, error)
+		nm  string
+	}{
+		{&dls.direct, sdkGet(r.s3c, r.b.cfg.Bucket, r.b.big), "direct SDK GetObject"},
+		{&dls.proxied, httpGet(r.dl, r.hitURL+"/files/"+r.b.big), "through privates3"},
+		{&dls.relayed, httpGet(r.dl, r.relayURL+"/files/"+r.b.big), "through a bare relay"},
+	}
+	for _, p := range rotated(ways, round) {
+		d, err := measureDownload(ctx, size, p.get)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.nm, err)
+		}
+		*p.out = append(*p.out, d)
+		fmt.Fprintf(w, "round %d download %-20s %7.0f MiB/s  RSS %s -> peak %s\n", round+1, p.nm, d.mibps(), mib(d.rssBase), mib(d.rssPeak))
+	}
 	return nil
 }
 
@@ -227,151 +324,4 @@ func measure(ctx context.Context, c *contestant, conns int, warmup, d time.Durat
 		s.upstream = c.upstream() - up0
 	}
 	return s
-}
-
-// summary is a contestant's medians over the rounds.
-type summary struct {
-	rate, p50, p99, dials, upstreamPerReq float64
-	failures                              int64
-}
-
-func summarize(c *contestant) summary {
-	var s summary
-	var rates, p50s, p99s, dials, ups []float64
-	for _, r := range c.results {
-		rates = append(rates, r.rate())
-		p50s = append(p50s, ms(r.hist.quantile(0.5)))
-		p99s = append(p99s, ms(r.hist.quantile(0.99)))
-		dials = append(dials, r.dialsPer1000())
-		if r.requests > 0 {
-			ups = append(ups, float64(r.upstream)/float64(r.requests))
-		}
-		s.failures += r.failures
-	}
-	s.rate, s.p50, s.p99, s.dials, s.upstreamPerReq = median(rates), median(p50s), median(p99s), median(dials), median(ups)
-	return s
-}
-
-func report(w io.Writer, cs []*contestant, direct, proxied, relayed []download, o options) {
-	fmt.Fprintf(w, "\nMedians of %d rounds:\n", o.rounds)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "contestant\treq/s\tp50 ms\tp99 ms\tbackend conns/1k req\tS3 GETs/req\tfailures\t")
-	sums := map[string]summary{}
-	for _, c := range cs {
-		s := summarize(c)
-		sums[c.name] = s
-		dials, ups := "-", "-"
-		if c.name != "ceiling" {
-			dials = fmt.Sprintf("%.2f", s.dials)
-		}
-		if c.upstream != nil {
-			ups = fmt.Sprintf("%.3f", s.upstreamPerReq)
-		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f\t%s\t%s\t%d\t\n", c.title, s.rate, s.p50, s.p99, dials, ups, s.failures)
-	}
-	tw.Flush()
-	if len(direct) > 0 {
-		fmt.Fprintf(w, "\n%s object, one download per round each way:\n", mib(o.bigSize))
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "download\tMiB/s\tRSS before\tpeak RSS\tgrowth\t")
-		for _, d := range []struct {
-			nm string
-			ds []download
-		}{{titleDirect, direct}, {titleThrough, proxied}, {titleRelayed, relayed}} {
-			rate, base, peak, growth := downloadSummary(d.ds)
-			fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t\n", d.nm, rate, mib(base), mib(peak), mib(growth))
-		}
-		tw.Flush()
-	}
-	fmt.Fprintln(w, "\nTargets (issue 10):")
-	check := func(name string, got, limit float64, atLeast bool, unit string) {
-		ok := got >= limit
-		op := ">="
-		if !atLeast {
-			ok, op = got <= limit, "<="
-		}
-		verdict := "met"
-		if !ok {
-			verdict = "MISSED"
-		}
-		fmt.Fprintf(w, "  %-58s %8.3f%s (target %s %g%s) %s\n", name, got, unit, op, limit, unit, verdict)
-	}
-	hit, hok := sums["hits"]
-	ceil, cok := sums["ceiling"]
-	miss, mok := sums["misses"]
-	pre, pok := sums["presigned"]
-	if hok && cok && ceil.rate > 0 && ceil.p99 > 0 {
-		check("cache hits req/s, ratio to the ceiling", hit.rate/ceil.rate, 0.95, true, "x")
-		check("cache hits p99, ratio to the ceiling's", hit.p99/ceil.p99, 1.2, false, "x")
-	}
-	if mok && pok && pre.rate > 0 {
-		check("misses req/s, ratio to direct presigned GETs", miss.rate/pre.rate, 1.0, true, "x")
-	}
-	if rel, ok := sums["relay"]; ok && mok && rel.rate > 0 {
-		fmt.Fprintf(w, "  %-58s %8.3fx (privates3 misses vs the relay: %.3fx)\n", "bare relay req/s, ratio to direct presigned GETs", rel.rate/max(pre.rate, 1), miss.rate/rel.rate)
-	}
-	if mok {
-		check("new backend connections per 1,000 misses (after warm-up)", miss.dials, 64, false, "")
-	}
-	if len(direct) > 0 {
-		dr, _, _, _ := downloadSummary(direct)
-		pr, _, _, growth := downloadSummary(proxied)
-		check(mib(o.bigSize)+" through privates3, ratio to direct SDK", pr/dr, 0.9, true, "x")
-		if rr, _, _, _ := downloadSummary(relayed); rr > 0 {
-			fmt.Fprintf(w, "  %-58s %8.3fx (privates3 vs the relay: %.3fx)\n", "bare relay's download, ratio to direct SDK", rr/dr, pr/rr)
-		}
-		fmt.Fprintf(w, "  %-58s %8s (object %s: flat means independent of it)\n", "peak RSS growth during the download through privates3", mib(growth), mib(o.bigSize))
-	}
-}
-
-// downloadSummary returns the median rate, the median baseline RSS, the highest peak RSS and the
-// largest growth of ds.
-func downloadSummary(ds []download) (rate float64, base, peak, growth int64) {
-	var rates, bases []float64
-	for _, d := range ds {
-		rates = append(rates, d.mibps())
-		bases = append(bases, float64(d.rssBase))
-		peak = max(peak, d.rssPeak)
-		growth = max(growth, d.rssPeak-d.rssBase)
-	}
-	return median(rates), int64(median(bases)), peak, growth
-}
-
-func statsLine(s privates3.Stats) string {
-	return fmt.Sprintf("%d cache hits, %d misses, %d S3 GETs, %d deduplicated, %d streamed, %d STS calls",
-		s.CacheHits, s.CacheMisses, s.UpstreamGets, s.Deduplicated, s.Streamed, s.STSCalls)
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	v = slices.Clone(v)
-	slices.Sort(v)
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func mib(n int64) string {
-	if n < 0 {
-		return "?"
-	}
-	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-}
-
-// loadavg is the machine's load average (Linux), which the figures depend on.
-func loadavg() string {
-	p, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "load average unknown"
-	}
-	f := strings.Fields(string(p))
-	if len(f) < 3 {
-		return "load average unknown"
-	}
-	return "load average " + strings.Join(f[:3], " ")
 }

@@ -172,19 +172,39 @@ func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (ok, keep bool, err 
 	if _, err := conn.Write(req); err != nil {
 		return false, false, err
 	}
-	line, err := br.ReadSlice('\n')
+	if ok, err = readStatus(br); err != nil {
+		return false, false, err
+	}
+	n, keep, err := readHeader(br)
 	if err != nil {
 		return false, false, err
 	}
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
-		return false, false, errMalformed
+	if _, err := br.Discard(int(n)); err != nil {
+		return false, false, err
 	}
-	ok = string(line[9:12]) == "200"
-	n, keep := int64(-1), true
+	return ok, keep, nil
+}
+
+// readStatus reads a response's status line; ok reports status 200.
+func readStatus(br *bufio.Reader) (ok bool, err error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return false, err
+	}
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
+		return false, errMalformed
+	}
+	return string(line[9:12]) == "200", nil
+}
+
+// readHeader reads a response's header up to the blank line ending it and returns the body's
+// length (Content-Length, which it requires) and whether the connection may be reused.
+func readHeader(br *bufio.Reader) (n int64, keep bool, err error) {
+	n, keep = -1, true
 	for {
-		line, err = br.ReadSlice('\n')
+		line, err := br.ReadSlice('\n')
 		if err != nil {
-			return false, false, err
+			return 0, false, err
 		}
 		if len(line) <= 2 { // the blank line ending the header
 			break
@@ -194,7 +214,7 @@ func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (ok, keep bool, err 
 			switch {
 			case len(k) == 14 && bytes.EqualFold(k, []byte("Content-Length")):
 				if n, err = strconv.ParseInt(string(v), 10, 64); err != nil {
-					return false, false, errMalformed
+					return 0, false, errMalformed
 				}
 			case len(k) == 10 && bytes.EqualFold(k, []byte("Connection")):
 				keep = !bytes.EqualFold(v, []byte("close"))
@@ -202,12 +222,9 @@ func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (ok, keep bool, err 
 		}
 	}
 	if n < 0 {
-		return false, false, errNoLength
+		return 0, false, errNoLength
 	}
-	if _, err := br.Discard(int(n)); err != nil {
-		return false, false, err
-	}
-	return ok, keep, nil
+	return n, keep, nil
 }
 
 // histogram counts latencies in buckets of about 3% width (the top 6 significant bits of the

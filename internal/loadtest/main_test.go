@@ -61,41 +61,59 @@ func TestShortRun(t *testing.T) {
 	const big = 16 << 20
 	out := runOK(t, "-duration", "2500ms", "-rounds", "1", "-warmup", "100ms", "-conns", "8", "-keys", "10", "-big-size", strconv.Itoa(big))
 	for _, title := range []string{titleCeiling, titlePresigned, titleRelay, titleHits, titleMisses} {
-		v := row(t, out, title)
-		if len(v) != 6 {
-			t.Fatalf("row %q: %v, want 6 figures", title, v)
-		}
-		rate, p50, p99, dials, upstream, failures := v[0], v[1], v[2], v[3], v[4], v[5]
-		if rate <= 0 || failures != 0 || p50 <= 0 || p50 > p99 {
-			t.Errorf("row %q: req/s %v, p50 %v, p99 %v, failures %v", title, rate, p50, p99, failures)
-		}
-		switch title {
-		case titleHits:
-			if upstream != 0 || dials != 0 {
-				t.Errorf("cache hits: %v S3 GETs per request, %v backend connections per 1,000, want 0", upstream, dials)
-			}
-		case titleMisses:
-			if upstream <= 0 || upstream > 1 {
-				t.Errorf("misses: %v S3 GETs per request, want in (0, 1]", upstream)
-			}
-			if dials > 64 {
-				t.Errorf("misses: %v backend connections per 1,000 requests after warm-up, want <= 64", dials)
-			}
-		}
+		checkContestantRow(t, title, row(t, out, title))
 	}
 	for _, title := range []string{titleDirect, titleThrough, titleRelayed} {
-		v := row(t, out, title)
-		if len(v) != 4 {
-			t.Fatalf("row %q: %v, want 4 figures", title, v)
-		}
-		if rate, base, peak, growth := v[0], v[1], v[2], v[3]; rate <= 0 || base <= 0 || peak <= 0 || growth > big/2>>20 {
-			t.Errorf("row %q: %v MiB/s, RSS %v -> %v MiB, growth %v MiB (object %d MiB)", title, rate, base, peak, growth, big>>20)
-		}
+		checkDownloadRow(t, title, row(t, out, title), big)
 	}
 	for _, target := range []string{"ratio to the ceiling ", "ratio to the ceiling's", "ratio to direct presigned GETs", "per 1,000 misses", "ratio to direct SDK", "peak RSS growth"} {
 		if !strings.Contains(out, target) {
 			t.Errorf("no target line %q", target)
 		}
+	}
+}
+
+// checkContestantRow checks the figures v of the medians row title: requests served and no
+// failures, p50 <= p99, and for hits and misses their S3 GETs and backend connections.
+func checkContestantRow(t *testing.T, title string, v []float64) {
+	t.Helper()
+	if len(v) != 6 {
+		t.Fatalf("row %q: %v, want 6 figures", title, v)
+	}
+	rate, p50, p99, dials, upstream, failures := v[0], v[1], v[2], v[3], v[4], v[5]
+	if rate <= 0 || failures != 0 || p50 <= 0 || p50 > p99 {
+		t.Errorf("row %q: req/s %v, p50 %v, p99 %v, failures %v", title, rate, p50, p99, failures)
+	}
+	switch title {
+	case titleHits:
+		if upstream != 0 || dials != 0 {
+			t.Errorf("cache hits: %v S3 GETs per request, %v backend connections per 1,000, want 0", upstream, dials)
+		}
+	case titleMisses:
+		checkMisses(t, upstream, dials)
+	}
+}
+
+// checkMisses checks the misses' S3 GETs per request and backend connections per 1,000 requests.
+func checkMisses(t *testing.T, upstream, dials float64) {
+	t.Helper()
+	if upstream <= 0 || upstream > 1 {
+		t.Errorf("misses: %v S3 GETs per request, want in (0, 1]", upstream)
+	}
+	if dials > 64 {
+		t.Errorf("misses: %v backend connections per 1,000 requests after warm-up, want <= 64", dials)
+	}
+}
+
+// checkDownloadRow checks the figures v of the download row title, for an object of big bytes:
+// a rate, RSS figures, and a growth under half the object's size.
+func checkDownloadRow(t *testing.T, title string, v []float64, big int) {
+	t.Helper()
+	if len(v) != 4 {
+		t.Fatalf("row %q: %v, want 4 figures", title, v)
+	}
+	if rate, base, peak, growth := v[0], v[1], v[2], v[3]; rate <= 0 || base <= 0 || peak <= 0 || growth > float64(big/2>>20) {
+		t.Errorf("row %q: %v MiB/s, RSS %v -> %v MiB, growth %v MiB (object %d MiB)", title, rate, base, peak, growth, big>>20)
 	}
 }
 
