@@ -120,11 +120,9 @@ func (c *s3Call) createMultipartUpload() *apiError {
 }
 
 func (c *s3Call) uploadPart() *apiError {
-	nText := c.query.Get("partNumber")
-	n, err := strconv.Atoi(nText)
-	if err != nil || n < 1 || n > maxPartNumber || !allDigits(nText) {
-		return newError(http.StatusBadRequest, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive").
-			with("ArgumentName", "partNumber").with("ArgumentValue", truncate(nText, 20))
+	n, e := parsePartNumber(c.query.Get("partNumber"))
+	if e != nil {
+		return e
 	}
 	u, e := c.findUpload("s3:PutObject")
 	if e != nil {
@@ -135,34 +133,12 @@ func (c *s3Call) uploadPart() *apiError {
 		return e
 	}
 	p := &part{data: c.in.data, etag: `"` + hex.EncodeToString(sum[:]) + `"`, lastModified: c.s.Now().UTC().Truncate(time.Second)}
-	if u.checksum != nil {
-		for name := range c.in.checksums {
-			if name != u.checksum.name {
-				return newError(http.StatusBadRequest, "InvalidRequest", "Checksum Type mismatch occurred, expected checksum Type: "+strings.ToLower(u.checksum.id)+", actual checksum Type: "+strings.ToLower(name))
-			}
-		}
-		p.checksum = c.in.checksums[u.checksum.name]
-		if p.checksum == "" {
-			p.checksum = base64.StdEncoding.EncodeToString(u.checksum.sum(p.data))
-		}
+	if p.checksum, e = u.partChecksum(c.in); e != nil {
+		return e
 	}
-	c.s.mu.Lock()
-	old := int64(0)
-	if o := u.parts[n]; o != nil {
-		old = int64(len(o.data))
+	if e := c.s.addPart(c.bucket, u, n, p); e != nil {
+		return e
 	}
-	if c.s.pendingBytes-old+int64(len(p.data)) > c.s.maxPending {
-		c.s.mu.Unlock()
-		return newError(http.StatusBadRequest, "EntityTooLarge", "The unfinished multipart uploads of this privates3test server would exceed its limit.").
-			with("MaxSizeAllowed", strconv.FormatInt(c.s.maxPending, 10))
-	}
-	if b := c.s.buckets[c.bucket]; b == nil || b.uploads[u.id] != u {
-		c.s.mu.Unlock()
-		return noSuchUpload(u.id) // completed or aborted meanwhile
-	}
-	c.s.pendingBytes += int64(len(p.data)) - old
-	u.parts[n] = p
-	c.s.mu.Unlock()
 	h := c.header()
 	h.Set("ETag", p.etag)
 	if u.checksum != nil {
@@ -170,6 +146,55 @@ func (c *s3Call) uploadPart() *apiError {
 	}
 	h.Set("Content-Length", "0")
 	c.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// parsePartNumber parses the partNumber parameter of UploadPart (1 to maxPartNumber).
+func parsePartNumber(v string) (int, *apiError) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxPartNumber || !allDigits(v) {
+		return 0, newError(http.StatusBadRequest, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive").
+			with("ArgumentName", "partNumber").with("ArgumentValue", truncate(v, 20))
+	}
+	return n, nil
+}
+
+// partChecksum returns the checksum of u's algorithm for a part whose body is in: the one sent,
+// or else computed; "" if u has no checksum algorithm. A checksum of another algorithm is an
+// error.
+func (u *upload) partChecksum(in *body) (string, *apiError) {
+	if u.checksum == nil {
+		return "", nil
+	}
+	for name := range in.checksums {
+		if name != u.checksum.name {
+			return "", newError(http.StatusBadRequest, "InvalidRequest", "Checksum Type mismatch occurred, expected checksum Type: "+strings.ToLower(u.checksum.id)+", actual checksum Type: "+strings.ToLower(name))
+		}
+	}
+	if v := in.checksums[u.checksum.name]; v != "" {
+		return v, nil
+	}
+	return base64.StdEncoding.EncodeToString(u.checksum.sum(in.data)), nil
+}
+
+// addPart stores p as part n of u, an upload in bucketName, unless u was completed or aborted
+// meanwhile or the unfinished uploads would hold more than the server's limit.
+func (s *Server) addPart(bucketName string, u *upload, n int, p *part) *apiError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := int64(0)
+	if o := u.parts[n]; o != nil {
+		old = int64(len(o.data))
+	}
+	if s.pendingBytes-old+int64(len(p.data)) > s.maxPending {
+		return newError(http.StatusBadRequest, "EntityTooLarge", "The unfinished multipart uploads of this privates3test server would exceed its limit.").
+			with("MaxSizeAllowed", strconv.FormatInt(s.maxPending, 10))
+	}
+	if b := s.buckets[bucketName]; b == nil || b.uploads[u.id] != u {
+		return noSuchUpload(u.id) // completed or aborted meanwhile
+	}
+	s.pendingBytes += int64(len(p.data)) - old
+	u.parts[n] = p
 	return nil
 }
 
