@@ -111,12 +111,11 @@ func (c *s3Call) createMultipartUpload() *apiError {
 		h.Set("X-Amz-Checksum-Type", u.checksumType)
 	}
 	return c.writeXML(struct {
-		XMLName  xml.Name `xml:"InitiateMultipartUploadResult"`
-		Xmlns    string   `xml:"xmlns,attr"`
-		Bucket   string   `xml:"Bucket"`
-		Key      string   `xml:"Key"`
-		UploadID string   `xml:"UploadId"`
-	}{Xmlns: s3Namespace, Bucket: c.bucket, Key: c.key, UploadID: u.id})
+		XMLName xml.Name `xml:"InitiateMultipartUploadResult"`
+		Xmlns   string   `xml:"xmlns,attr"`
+		objectName
+		UploadID string `xml:"UploadId"`
+	}{Xmlns: s3Namespace, objectName: objectName{c.bucket, c.key}, UploadID: u.id})
 }
 
 func (c *s3Call) uploadPart() *apiError {
@@ -209,6 +208,18 @@ type completedPart struct {
 	ChecksumSHA256    string `xml:"ChecksumSHA256"`
 }
 
+// objectName is the Bucket and Key elements that name the object of a multipart answer.
+type objectName struct {
+	Bucket string `xml:"Bucket"`
+	Key    string `xml:"Key"`
+}
+
+// checksumElement is the Checksum<ALGORITHM> element of a multipart answer, for the checksum v of
+// algorithm a.
+func checksumElement(a *checksumAlgorithm, v string) []xmlElem {
+	return []xmlElem{{XMLName: xml.Name{Local: "Checksum" + a.id}, Value: v}}
+}
+
 // checksum returns the part's checksum of algorithm id, "" if not given.
 func (p completedPart) checksum(id string) string {
 	return map[string]string{"CRC32": p.ChecksumCRC32, "CRC32C": p.ChecksumCRC32C, "CRC64NVME": p.ChecksumCRC64NVME,
@@ -246,17 +257,16 @@ func (c *s3Call) completeMultipartUpload() *apiError {
 	c.s.mu.Unlock()
 
 	res := struct {
-		XMLName      xml.Name  `xml:"CompleteMultipartUploadResult"`
-		Xmlns        string    `xml:"xmlns,attr"`
-		Location     string    `xml:"Location"`
-		Bucket       string    `xml:"Bucket"`
-		Key          string    `xml:"Key"`
+		XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
+		Xmlns    string   `xml:"xmlns,attr"`
+		Location string   `xml:"Location"`
+		objectName
 		ETag         string    `xml:"ETag"`
 		Checksum     []xmlElem // ChecksumCRC32 etc.
 		ChecksumType string    `xml:"ChecksumType,omitempty"`
-	}{Xmlns: s3Namespace, Location: c.location(), Bucket: c.bucket, Key: c.key, ETag: o.etag}
+	}{Xmlns: s3Namespace, Location: c.location(), objectName: objectName{c.bucket, c.key}, ETag: o.etag}
 	if u.checksum != nil {
-		res.Checksum = []xmlElem{{XMLName: xml.Name{Local: "Checksum" + u.checksum.id}, Value: o.checksums[u.checksum.name]}}
+		res.Checksum = checksumElement(u.checksum, o.checksums[u.checksum.name])
 		res.ChecksumType = o.checksumType
 	}
 	return c.writeXML(res)
@@ -378,10 +388,9 @@ func (c *s3Call) listParts() *apiError {
 		Checksum     []xmlElem
 	}
 	res := struct {
-		XMLName              xml.Name   `xml:"ListPartsResult"`
-		Xmlns                string     `xml:"xmlns,attr"`
-		Bucket               string     `xml:"Bucket"`
-		Key                  string     `xml:"Key"`
+		XMLName xml.Name `xml:"ListPartsResult"`
+		Xmlns   string   `xml:"xmlns,attr"`
+		objectName
 		UploadID             string     `xml:"UploadId"`
 		Initiator            initiator  `xml:"Initiator"`
 		Owner                *listOwner `xml:"Owner"`
@@ -393,7 +402,7 @@ func (c *s3Call) listParts() *apiError {
 		ChecksumAlgorithm    string     `xml:"ChecksumAlgorithm,omitempty"`
 		ChecksumType         string     `xml:"ChecksumType,omitempty"`
 		Parts                []xmlPart  `xml:"Part"`
-	}{Xmlns: s3Namespace, Bucket: c.bucket, Key: c.key, UploadID: u.id, Initiator: initiator{u.initiator, u.initiator},
+	}{Xmlns: s3Namespace, objectName: objectName{c.bucket, c.key}, UploadID: u.id, Initiator: initiator{u.initiator, u.initiator},
 		Owner: owner(), StorageClass: "STANDARD", PartNumberMarker: marker, MaxParts: maxParts}
 	if u.checksum != nil {
 		res.ChecksumAlgorithm, res.ChecksumType = u.checksum.id, u.checksumType
@@ -413,7 +422,7 @@ func (c *s3Call) listParts() *apiError {
 		p := u.parts[n]
 		xp := xmlPart{PartNumber: n, LastModified: timeXML(p.lastModified), ETag: p.etag, Size: len(p.data)}
 		if u.checksum != nil {
-			xp.Checksum = []xmlElem{{XMLName: xml.Name{Local: "Checksum" + u.checksum.id}, Value: p.checksum}}
+			xp.Checksum = checksumElement(u.checksum, p.checksum)
 		}
 		res.Parts = append(res.Parts, xp)
 		res.NextPartNumberMarker = n

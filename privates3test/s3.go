@@ -86,9 +86,9 @@ func route(r *http.Request) s3Request {
 	switch {
 	case sr.bucket == "":
 	case sr.key == "":
-		sr.op = bucketOp(r.Method, q)
+		sr.op = routeOp(bucketRoutes, r, q)
 	default:
-		sr.op = objectOp(r, q)
+		sr.op = routeOp(objectRoutes, r, q)
 	}
 	return sr
 }
@@ -109,61 +109,68 @@ var bucketSubresources = []string{"accelerate", "acl", "analytics", "cors", "enc
 	"inventory", "lifecycle", "logging", "metrics", "notification", "object-lock", "ownershipControls", "policy",
 	"policyStatus", "publicAccessBlock", "replication", "requestPayment", "tagging", "versioning", "versions", "website"}
 
-func bucketOp(method string, q url.Values) string {
-	switch method {
-	case http.MethodHead:
-		return OpHeadBucket
-	case http.MethodGet:
-		switch {
-		case q.Has("location"):
-			return OpGetBucketLocation
-		case q.Has("uploads"):
-			return OpListMultipartUploads
-		case slices.ContainsFunc(bucketSubresources, q.Has):
-			return ""
-		case q.Get("list-type") == "2":
-			return OpListObjectsV2
-		case !q.Has("list-type"):
-			return OpListObjects
+// opRoute is a rule of route: a request with method whose query has param (any query if "") and
+// for which when holds (if not nil) is the operation op ("" for one the fake does not serve).
+type opRoute struct {
+	method string
+	param  string
+	when   func(r *http.Request, q url.Values) bool
+	op     string
+}
+
+// bucketRoutes and objectRoutes route requests to a bucket and to an object: the first rule that
+// matches names the operation, and a request no rule matches is not served.
+var (
+	bucketRoutes = []opRoute{
+		{http.MethodHead, "", nil, OpHeadBucket},
+		{http.MethodGet, "location", nil, OpGetBucketLocation},
+		{http.MethodGet, "uploads", nil, OpListMultipartUploads},
+		{http.MethodGet, "", isBucketSubresource, ""},
+		{http.MethodGet, "", isListV2, OpListObjectsV2},
+		{http.MethodGet, "", isListV1, OpListObjects},
+	}
+	objectRoutes = []opRoute{
+		{http.MethodGet, "uploadId", nil, OpListParts},
+		{http.MethodGet, "", nil, OpGetObject},
+		{http.MethodHead, "", nil, OpHeadObject},
+		{http.MethodPut, "uploadId", hasCopySource, ""}, // UploadPartCopy
+		{http.MethodPut, "uploadId", nil, OpUploadPart},
+		{http.MethodPut, "partNumber", nil, OpUploadPart},
+		{http.MethodPut, "", hasCopySource, OpCopyObject},
+		{http.MethodPut, "", nil, OpPutObject},
+		{http.MethodPost, "uploads", nil, OpCreateMultipartUpload},
+		{http.MethodPost, "uploadId", nil, OpCompleteMultipartUpload},
+		{http.MethodDelete, "uploadId", nil, OpAbortMultipartUpload},
+		{http.MethodDelete, "", nil, OpDeleteObject},
+	}
+)
+
+// routeOp returns the operation of the first of routes that r (whose query is q) matches, ""
+// if none does.
+func routeOp(routes []opRoute, r *http.Request, q url.Values) string {
+	for _, rt := range routes {
+		if rt.method == r.Method && (rt.param == "" || q.Has(rt.param)) && (rt.when == nil || rt.when(r, q)) {
+			return rt.op
 		}
 	}
 	return ""
 }
 
-func objectOp(r *http.Request, q url.Values) string {
-	copySource := r.Header.Get("X-Amz-Copy-Source") != ""
-	switch r.Method {
-	case http.MethodGet:
-		if q.Has("uploadId") {
-			return OpListParts
-		}
-		return OpGetObject
-	case http.MethodHead:
-		return OpHeadObject
-	case http.MethodPut:
-		switch {
-		case q.Has("uploadId") && copySource:
-			return "" // UploadPartCopy
-		case q.Has("uploadId") || q.Has("partNumber"):
-			return OpUploadPart
-		case copySource:
-			return OpCopyObject
-		}
-		return OpPutObject
-	case http.MethodPost:
-		switch {
-		case q.Has("uploads"):
-			return OpCreateMultipartUpload
-		case q.Has("uploadId"):
-			return OpCompleteMultipartUpload
-		}
-	case http.MethodDelete:
-		if q.Has("uploadId") {
-			return OpAbortMultipartUpload
-		}
-		return OpDeleteObject
-	}
-	return ""
+// isBucketSubresource reports whether q names a bucket configuration (a GET of one is not a
+// listing).
+func isBucketSubresource(_ *http.Request, q url.Values) bool {
+	return slices.ContainsFunc(bucketSubresources, q.Has)
+}
+
+// isListV2 reports whether q asks for ListObjectsV2.
+func isListV2(_ *http.Request, q url.Values) bool { return q.Get("list-type") == "2" }
+
+// isListV1 reports whether q asks for ListObjects (version 1, without list-type).
+func isListV1(_ *http.Request, q url.Values) bool { return !q.Has("list-type") }
+
+// hasCopySource reports whether r copies from another object.
+func hasCopySource(r *http.Request, _ url.Values) bool {
+	return r.Header.Get("X-Amz-Copy-Source") != ""
 }
 
 // Values of x-amz-content-sha256 for aws-chunked bodies.
