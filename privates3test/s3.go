@@ -125,7 +125,7 @@ var (
 		{http.MethodHead, "", nil, OpHeadBucket},
 		{http.MethodGet, "location", nil, OpGetBucketLocation},
 		{http.MethodGet, "uploads", nil, OpListMultipartUploads},
-		{http.MethodGet, "", isBucketSubresource, ""},
+		{http.MethodGet, "", isBucketSubresource, ""}, // a configuration the fake does not serve
 		{http.MethodGet, "", isListV2, OpListObjectsV2},
 		{http.MethodGet, "", isListV1, OpListObjects},
 	}
@@ -184,6 +184,7 @@ const (
 // SHA-256.
 var acceptedPayloadHashes = []string{unsignedPayload, streamingSigned, streamingSignedTrailer, streamingUnsignedTrailer}
 
+// serveS3 answers an S3 request, counted and subject to faults by operation.
 func (s *Server) serveS3(w http.ResponseWriter, r *http.Request, reqID string) {
 	sr := route(r)
 	if sr.op != "" {
