@@ -99,44 +99,10 @@ func (d *chunkDecoder) decode(r io.Reader) ([]byte, map[string]string, *apiError
 	br := bufio.NewReaderSize(r, 16<<10)
 	var data bytes.Buffer
 	data.Grow(int(min(d.length, 1<<20)))
-	for {
-		line, le := readChunkLine(br)
-		if le != nil {
-			return nil, nil, le.apiError
-		}
-		sizeText, ext, _ := strings.Cut(line, ";")
-		size, err := strconv.ParseUint(sizeText, 16, 63)
-		if err != nil || sizeText == "" || len(sizeText) > 16 {
-			return nil, nil, chunkFormatError("invalid chunk size")
-		}
-		if int64(size) > d.length-int64(data.Len()) {
-			return nil, nil, newError(http.StatusBadRequest, "IncompleteBody", "The chunks carry more bytes than x-amz-decoded-content-length says.")
-		}
-		start := data.Len()
-		if _, err := io.CopyN(&data, br, int64(size)); err != nil {
-			return nil, nil, chunkFormatError("truncated chunk")
-		}
-		chunk := data.Bytes()[start:]
-		if d.signed {
-			sig, ok := strings.CutPrefix(ext, "chunk-signature=")
-			if !ok {
-				return nil, nil, chunkFormatError("chunk without chunk-signature")
-			}
-			want := d.sign("AWS4-HMAC-SHA256-PAYLOAD", emptySHA256+"\n"+hexSHA256(chunk))
-			if !hmac.Equal([]byte(want), []byte(sig)) {
-				return nil, nil, chunkSignatureError()
-			}
-			d.prevSig = want
-		}
-		if size == 0 {
-			break
-		}
-		if crlf, err := br.Peek(2); err != nil || string(crlf) != "\r\n" {
-			return nil, nil, chunkFormatError("chunk data not followed by CRLF")
-		}
-		_, _ = br.Discard(2)
-		if d.signed && size < minSignedChunk && int64(data.Len()) < d.length {
-			return nil, nil, newError(http.StatusForbidden, "InvalidChunkSizeError", "Only the last chunk is allowed to have a size less than 8192 bytes")
+	for last := false; !last; {
+		var e *apiError
+		if last, e = d.readChunk(br, &data); e != nil {
+			return nil, nil, e
 		}
 	}
 	if int64(data.Len()) != d.length {
@@ -149,46 +115,136 @@ func (d *chunkDecoder) decode(r io.Reader) ([]byte, map[string]string, *apiError
 	return data.Bytes(), trailers, nil
 }
 
+// readChunk reads the next chunk into data and verifies it; last reports the final, empty chunk.
+func (d *chunkDecoder) readChunk(br *bufio.Reader, data *bytes.Buffer) (last bool, e *apiError) {
+	size, ext, e := readChunkHeader(br, d.length-int64(data.Len()))
+	if e != nil {
+		return false, e
+	}
+	start := data.Len()
+	if _, err := io.CopyN(data, br, int64(size)); err != nil {
+		return false, chunkFormatError("truncated chunk")
+	}
+	if e := d.verifyChunk(ext, data.Bytes()[start:]); e != nil {
+		return false, e
+	}
+	if size == 0 {
+		return true, nil
+	}
+	if crlf, err := br.Peek(2); err != nil || string(crlf) != "\r\n" {
+		return false, chunkFormatError("chunk data not followed by CRLF")
+	}
+	_, _ = br.Discard(2)
+	if d.signed && size < minSignedChunk && int64(data.Len()) < d.length {
+		return false, newError(http.StatusForbidden, "InvalidChunkSizeError", "Only the last chunk is allowed to have a size less than 8192 bytes")
+	}
+	return false, nil
+}
+
+// readChunkHeader reads the line "hex-size[;extensions]" that starts a chunk, which may carry at
+// most left bytes.
+func readChunkHeader(br *bufio.Reader, left int64) (size uint64, ext string, e *apiError) {
+	line, le := readChunkLine(br)
+	if le != nil {
+		return 0, "", le.apiError
+	}
+	sizeText, ext, _ := strings.Cut(line, ";")
+	size, err := strconv.ParseUint(sizeText, 16, 63)
+	if err != nil || sizeText == "" || len(sizeText) > 16 {
+		return 0, "", chunkFormatError("invalid chunk size")
+	}
+	if int64(size) > left {
+		return 0, "", newError(http.StatusBadRequest, "IncompleteBody", "The chunks carry more bytes than x-amz-decoded-content-length says.")
+	}
+	return size, ext, nil
+}
+
+// verifyChunk checks, in a signed body, the chunk-signature in ext of the chunk whose data is
+// chunk; the signature then chains to the next chunk.
+func (d *chunkDecoder) verifyChunk(ext string, chunk []byte) *apiError {
+	if !d.signed {
+		return nil
+	}
+	sig, ok := strings.CutPrefix(ext, "chunk-signature=")
+	if !ok {
+		return chunkFormatError("chunk without chunk-signature")
+	}
+	want := d.sign("AWS4-HMAC-SHA256-PAYLOAD", emptySHA256+"\n"+hexSHA256(chunk))
+	if !hmac.Equal([]byte(want), []byte(sig)) {
+		return chunkSignatureError()
+	}
+	d.prevSig = want
+	return nil
+}
+
 // readTrailers reads what follows the last chunk: "\r\n", or the trailing headers and "\r\n".
 func (d *chunkDecoder) readTrailers(br *bufio.Reader) (map[string]string, *apiError) {
-	got := map[string]string{}
-	var text strings.Builder // the trailing headers as signed: name:value\n each
-	var sig string
+	t, e := d.readTrailerLines(br)
+	if e != nil {
+		return nil, e
+	}
+	if d.signed && d.trailer {
+		want := d.sign("AWS4-HMAC-SHA256-TRAILER", hexSHA256([]byte(t.text.String())))
+		if !hmac.Equal([]byte(want), []byte(t.sig)) {
+			return nil, chunkSignatureError()
+		}
+	}
+	return d.trailerChecksums(t.got)
+}
+
+// trailerSet is the trailing headers of a body, as read.
+type trailerSet struct {
+	got  map[string]string // by lower-case name, but for the trailer signature
+	text strings.Builder   // the trailing headers as signed: name:value\n each
+	sig  string            // x-amz-trailer-signature of a signed body
+}
+
+// readTrailerLines reads the trailing header lines up to the empty line that ends them.
+func (d *chunkDecoder) readTrailerLines(br *bufio.Reader) (*trailerSet, *apiError) {
+	t := &trailerSet{got: map[string]string{}}
 	for i := 0; ; i++ {
 		line, le := readChunkLine(br)
 		if le != nil {
 			if errors.Is(le.cause, io.EOF) && d.trailer && i > 0 {
-				break // clients may end the body without the final CRLF
+				return t, nil // clients may end the body without the final CRLF
 			}
 			return nil, trailerError()
 		}
 		if line == "" {
-			break
+			return t, nil
 		}
 		if !d.trailer || i >= maxTrailers {
 			return nil, trailerError()
 		}
-		name, value, ok := strings.Cut(line, ":")
-		name, value = strings.ToLower(strings.TrimSpace(name)), strings.TrimSpace(value)
-		switch {
-		case !ok:
-			return nil, trailerError()
-		case name == "x-amz-trailer-signature" && d.signed:
-			sig = value
-		default:
-			if _, dup := got[name]; dup {
-				return nil, trailerError()
-			}
-			got[name] = value
-			text.WriteString(name + ":" + value + "\n")
+		if e := t.add(line, d.signed); e != nil {
+			return nil, e
 		}
 	}
-	if d.signed && d.trailer {
-		want := d.sign("AWS4-HMAC-SHA256-TRAILER", hexSHA256([]byte(text.String())))
-		if !hmac.Equal([]byte(want), []byte(sig)) {
-			return nil, chunkSignatureError()
+}
+
+// add records the trailing header line "name:value"; in a signed body, x-amz-trailer-signature
+// is the signature of the others.
+func (t *trailerSet) add(line string, signed bool) *apiError {
+	name, value, ok := strings.Cut(line, ":")
+	name, value = strings.ToLower(strings.TrimSpace(name)), strings.TrimSpace(value)
+	switch {
+	case !ok:
+		return trailerError()
+	case name == "x-amz-trailer-signature" && signed:
+		t.sig = value
+	default:
+		if _, dup := t.got[name]; dup {
+			return trailerError()
 		}
+		t.got[name] = value
+		t.text.WriteString(name + ":" + value + "\n")
 	}
+	return nil
+}
+
+// trailerChecksums returns the checksums of the trailing headers got, by canonical algorithm
+// name. got must hold exactly the headers x-amz-trailer announced, each a checksum.
+func (d *chunkDecoder) trailerChecksums(got map[string]string) (map[string]string, *apiError) {
 	sums := map[string]string{}
 	for _, name := range d.trailerNames {
 		v, ok := got[name]

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // s3Namespace is the XML namespace of S3's answers.
@@ -134,9 +133,6 @@ type listResult struct {
 	CommonPrefixes        []commonPrefix `xml:"CommonPrefixes"`
 }
 
-// timeXML formats t as S3's XML timestamps.
-func timeXML(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
-
 // owner is the owner of every bucket and object: the account.
 func owner() *listOwner { return &listOwner{ID: ownerID, DisplayName: baseUserName} }
 
@@ -148,8 +144,7 @@ func (c *s3Call) listObjects() *apiError {
 	if e := c.authorize("s3:ListBucket", bucketARN(c.bucket)); e != nil {
 		return e
 	}
-	q := c.query
-	p, e := parseListParams(q)
+	p, e := parseListParams(c.query)
 	if e != nil {
 		return e
 	}
@@ -158,24 +153,9 @@ func (c *s3Call) listObjects() *apiError {
 	if p.urlEncode {
 		enc, res.EncodingType = s3Encode, "url"
 	}
-	v2 := c.op == OpListObjectsV2
-	withOwner := !v2
-	if v2 {
-		res.StartAfter = enc(q.Get("start-after"))
-		p.after = q.Get("start-after")
-		if tok, ok := q["continuation-token"]; ok {
-			after, err := base64.RawURLEncoding.DecodeString(tok[0])
-			if err != nil || tok[0] == "" {
-				return newError(http.StatusBadRequest, "InvalidArgument", "The continuation token provided is incorrect").
-					with("ArgumentName", "continuation-token")
-			}
-			p.after, res.ContinuationToken = string(after), tok[0]
-		}
-		withOwner = q.Get("fetch-owner") == "true"
-	} else {
-		p.after = q.Get("marker")
-		m := enc(p.after)
-		res.Marker = &m
+	withOwner, e := c.listStart(&p, &res, enc)
+	if e != nil {
+		return e
 	}
 	keys, objs, ok := c.s.sortedKeys(c.bucket, p.prefix)
 	if !ok {
@@ -184,30 +164,66 @@ func (c *s3Call) listObjects() *apiError {
 	l := list(keys, p)
 	res.Prefix, res.Delimiter, res.IsTruncated = enc(p.prefix), enc(p.delimiter), l.truncated
 	for _, k := range l.keys {
-		o := objs[k]
-		lc := listContent{Key: enc(k), LastModified: timeXML(o.lastModified), ETag: o.etag, Size: o.size, StorageClass: "STANDARD"}
-		for name := range o.checksums {
-			a, _ := checksumByName(name)
-			lc.ChecksumAlgorithm, lc.ChecksumType = append(lc.ChecksumAlgorithm, a.id), o.checksumType
-		}
-		if withOwner {
-			lc.Owner = owner()
-		}
-		res.Contents = append(res.Contents, lc)
+		res.Contents = append(res.Contents, listEntry(k, objs[k], enc, withOwner))
 	}
 	for _, cp := range l.prefixes {
 		res.CommonPrefixes = append(res.CommonPrefixes, commonPrefix{enc(cp)})
 	}
-	if v2 {
-		n := len(l.keys) + len(l.prefixes)
-		res.KeyCount = &n
-		if l.truncated {
-			res.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(l.last))
-		}
-	} else if l.truncated && p.delimiter != "" {
-		res.NextMarker = enc(l.last)
-	}
+	c.listNext(&res, l, p, enc)
 	return c.writeXML(res)
+}
+
+// listStart sets in p and res where c's listing starts (start-after or continuation-token for
+// V2, marker for V1) and reports whether the listing shows owners.
+func (c *s3Call) listStart(p *listParams, res *listResult, enc func(string) string) (withOwner bool, e *apiError) {
+	q := c.query
+	if c.op != OpListObjectsV2 {
+		p.after = q.Get("marker")
+		m := enc(p.after)
+		res.Marker = &m
+		return true, nil
+	}
+	res.StartAfter = enc(q.Get("start-after"))
+	p.after = q.Get("start-after")
+	if tok, ok := q["continuation-token"]; ok {
+		after, err := base64.RawURLEncoding.DecodeString(tok[0])
+		if err != nil || tok[0] == "" {
+			return false, newError(http.StatusBadRequest, "InvalidArgument", "The continuation token provided is incorrect").
+				with("ArgumentName", "continuation-token")
+		}
+		p.after, res.ContinuationToken = string(after), tok[0]
+	}
+	return q.Get("fetch-owner") == "true", nil
+}
+
+// listEntry is the Contents element of key k, whose object is o.
+func listEntry(k string, o *object, enc func(string) string, withOwner bool) listContent {
+	lc := listContent{Key: enc(k), LastModified: timeXML(o.lastModified), ETag: o.etag, Size: o.size, StorageClass: "STANDARD"}
+	for name := range o.checksums {
+		a, _ := checksumByName(name)
+		lc.ChecksumAlgorithm, lc.ChecksumType = append(lc.ChecksumAlgorithm, a.id), o.checksumType
+	}
+	if withOwner {
+		lc.Owner = owner()
+	}
+	return lc
+}
+
+// listNext sets in res how the client asks for the page after l: KeyCount and
+// NextContinuationToken for V2; for V1, NextMarker when truncated with a delimiter (without
+// one, clients go on from the last key).
+func (c *s3Call) listNext(res *listResult, l listing, p listParams, enc func(string) string) {
+	if c.op != OpListObjectsV2 {
+		if l.truncated && p.delimiter != "" {
+			res.NextMarker = enc(l.last)
+		}
+		return
+	}
+	n := len(l.keys) + len(l.prefixes)
+	res.KeyCount = &n
+	if l.truncated {
+		res.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(l.last))
+	}
 }
 
 // sortedKeys returns the keys under prefix of the bucket, sorted, with their objects; ok is

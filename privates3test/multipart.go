@@ -111,20 +111,17 @@ func (c *s3Call) createMultipartUpload() *apiError {
 		h.Set("X-Amz-Checksum-Type", u.checksumType)
 	}
 	return c.writeXML(struct {
-		XMLName  xml.Name `xml:"InitiateMultipartUploadResult"`
-		Xmlns    string   `xml:"xmlns,attr"`
-		Bucket   string   `xml:"Bucket"`
-		Key      string   `xml:"Key"`
-		UploadID string   `xml:"UploadId"`
-	}{Xmlns: s3Namespace, Bucket: c.bucket, Key: c.key, UploadID: u.id})
+		XMLName xml.Name `xml:"InitiateMultipartUploadResult"`
+		Xmlns   string   `xml:"xmlns,attr"`
+		objectName
+		UploadID string `xml:"UploadId"`
+	}{Xmlns: s3Namespace, objectName: objectName{c.bucket, c.key}, UploadID: u.id})
 }
 
 func (c *s3Call) uploadPart() *apiError {
-	nText := c.query.Get("partNumber")
-	n, err := strconv.Atoi(nText)
-	if err != nil || n < 1 || n > maxPartNumber || !allDigits(nText) {
-		return newError(http.StatusBadRequest, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive").
-			with("ArgumentName", "partNumber").with("ArgumentValue", truncate(nText, 20))
+	n, e := parsePartNumber(c.query.Get("partNumber"))
+	if e != nil {
+		return e
 	}
 	u, e := c.findUpload("s3:PutObject")
 	if e != nil {
@@ -135,34 +132,12 @@ func (c *s3Call) uploadPart() *apiError {
 		return e
 	}
 	p := &part{data: c.in.data, etag: `"` + hex.EncodeToString(sum[:]) + `"`, lastModified: c.s.Now().UTC().Truncate(time.Second)}
-	if u.checksum != nil {
-		for name := range c.in.checksums {
-			if name != u.checksum.name {
-				return newError(http.StatusBadRequest, "InvalidRequest", "Checksum Type mismatch occurred, expected checksum Type: "+strings.ToLower(u.checksum.id)+", actual checksum Type: "+strings.ToLower(name))
-			}
-		}
-		p.checksum = c.in.checksums[u.checksum.name]
-		if p.checksum == "" {
-			p.checksum = base64.StdEncoding.EncodeToString(u.checksum.sum(p.data))
-		}
+	if p.checksum, e = u.partChecksum(c.in); e != nil {
+		return e
 	}
-	c.s.mu.Lock()
-	old := int64(0)
-	if o := u.parts[n]; o != nil {
-		old = int64(len(o.data))
+	if e := c.s.addPart(c.bucket, u, n, p); e != nil {
+		return e
 	}
-	if c.s.pendingBytes-old+int64(len(p.data)) > c.s.maxPending {
-		c.s.mu.Unlock()
-		return newError(http.StatusBadRequest, "EntityTooLarge", "The unfinished multipart uploads of this privates3test server would exceed its limit.").
-			with("MaxSizeAllowed", strconv.FormatInt(c.s.maxPending, 10))
-	}
-	if b := c.s.buckets[c.bucket]; b == nil || b.uploads[u.id] != u {
-		c.s.mu.Unlock()
-		return noSuchUpload(u.id) // completed or aborted meanwhile
-	}
-	c.s.pendingBytes += int64(len(p.data)) - old
-	u.parts[n] = p
-	c.s.mu.Unlock()
 	h := c.header()
 	h.Set("ETag", p.etag)
 	if u.checksum != nil {
@@ -170,6 +145,55 @@ func (c *s3Call) uploadPart() *apiError {
 	}
 	h.Set("Content-Length", "0")
 	c.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// parsePartNumber parses the partNumber parameter of UploadPart (1 to maxPartNumber).
+func parsePartNumber(v string) (int, *apiError) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxPartNumber || !allDigits(v) {
+		return 0, newError(http.StatusBadRequest, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive").
+			with("ArgumentName", "partNumber").with("ArgumentValue", truncate(v, 20))
+	}
+	return n, nil
+}
+
+// partChecksum returns the checksum of u's algorithm for a part whose body is in: the one sent,
+// or else computed; "" if u has no checksum algorithm. A checksum of another algorithm is an
+// error.
+func (u *upload) partChecksum(in *body) (string, *apiError) {
+	if u.checksum == nil {
+		return "", nil
+	}
+	for name := range in.checksums {
+		if name != u.checksum.name {
+			return "", newError(http.StatusBadRequest, "InvalidRequest", "Checksum Type mismatch occurred, expected checksum Type: "+strings.ToLower(u.checksum.id)+", actual checksum Type: "+strings.ToLower(name))
+		}
+	}
+	if v := in.checksums[u.checksum.name]; v != "" {
+		return v, nil
+	}
+	return base64.StdEncoding.EncodeToString(u.checksum.sum(in.data)), nil
+}
+
+// addPart stores p as part n of u, an upload in bucketName, unless u was completed or aborted
+// meanwhile or the unfinished uploads would hold more than the server's limit.
+func (s *Server) addPart(bucketName string, u *upload, n int, p *part) *apiError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := int64(0)
+	if o := u.parts[n]; o != nil {
+		old = int64(len(o.data))
+	}
+	if s.pendingBytes-old+int64(len(p.data)) > s.maxPending {
+		return newError(http.StatusBadRequest, "EntityTooLarge", "The unfinished multipart uploads of this privates3test server would exceed its limit.").
+			with("MaxSizeAllowed", strconv.FormatInt(s.maxPending, 10))
+	}
+	if b := s.buckets[bucketName]; b == nil || b.uploads[u.id] != u {
+		return noSuchUpload(u.id) // completed or aborted meanwhile
+	}
+	s.pendingBytes += int64(len(p.data)) - old
+	u.parts[n] = p
 	return nil
 }
 
@@ -182,6 +206,18 @@ type completedPart struct {
 	ChecksumCRC64NVME string `xml:"ChecksumCRC64NVME"`
 	ChecksumSHA1      string `xml:"ChecksumSHA1"`
 	ChecksumSHA256    string `xml:"ChecksumSHA256"`
+}
+
+// objectName is the Bucket and Key elements that name the object of a multipart answer.
+type objectName struct {
+	Bucket string `xml:"Bucket"`
+	Key    string `xml:"Key"`
+}
+
+// checksumElement is the Checksum<ALGORITHM> element of a multipart answer, for the checksum v of
+// algorithm a.
+func checksumElement(a *checksumAlgorithm, v string) []xmlElem {
+	return []xmlElem{{XMLName: xml.Name{Local: "Checksum" + a.id}, Value: v}}
 }
 
 // checksum returns the part's checksum of algorithm id, "" if not given.
@@ -221,17 +257,16 @@ func (c *s3Call) completeMultipartUpload() *apiError {
 	c.s.mu.Unlock()
 
 	res := struct {
-		XMLName      xml.Name  `xml:"CompleteMultipartUploadResult"`
-		Xmlns        string    `xml:"xmlns,attr"`
-		Location     string    `xml:"Location"`
-		Bucket       string    `xml:"Bucket"`
-		Key          string    `xml:"Key"`
+		XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
+		Xmlns    string   `xml:"xmlns,attr"`
+		Location string   `xml:"Location"`
+		objectName
 		ETag         string    `xml:"ETag"`
 		Checksum     []xmlElem // ChecksumCRC32 etc.
 		ChecksumType string    `xml:"ChecksumType,omitempty"`
-	}{Xmlns: s3Namespace, Location: c.location(), Bucket: c.bucket, Key: c.key, ETag: o.etag}
+	}{Xmlns: s3Namespace, Location: c.location(), objectName: objectName{c.bucket, c.key}, ETag: o.etag}
 	if u.checksum != nil {
-		res.Checksum = []xmlElem{{XMLName: xml.Name{Local: "Checksum" + u.checksum.id}, Value: o.checksums[u.checksum.name]}}
+		res.Checksum = checksumElement(u.checksum, o.checksums[u.checksum.name])
 		res.ChecksumType = o.checksumType
 	}
 	return c.writeXML(res)
@@ -353,10 +388,9 @@ func (c *s3Call) listParts() *apiError {
 		Checksum     []xmlElem
 	}
 	res := struct {
-		XMLName              xml.Name   `xml:"ListPartsResult"`
-		Xmlns                string     `xml:"xmlns,attr"`
-		Bucket               string     `xml:"Bucket"`
-		Key                  string     `xml:"Key"`
+		XMLName xml.Name `xml:"ListPartsResult"`
+		Xmlns   string   `xml:"xmlns,attr"`
+		objectName
 		UploadID             string     `xml:"UploadId"`
 		Initiator            initiator  `xml:"Initiator"`
 		Owner                *listOwner `xml:"Owner"`
@@ -368,7 +402,7 @@ func (c *s3Call) listParts() *apiError {
 		ChecksumAlgorithm    string     `xml:"ChecksumAlgorithm,omitempty"`
 		ChecksumType         string     `xml:"ChecksumType,omitempty"`
 		Parts                []xmlPart  `xml:"Part"`
-	}{Xmlns: s3Namespace, Bucket: c.bucket, Key: c.key, UploadID: u.id, Initiator: initiator{u.initiator, u.initiator},
+	}{Xmlns: s3Namespace, objectName: objectName{c.bucket, c.key}, UploadID: u.id, Initiator: initiator{u.initiator, u.initiator},
 		Owner: owner(), StorageClass: "STANDARD", PartNumberMarker: marker, MaxParts: maxParts}
 	if u.checksum != nil {
 		res.ChecksumAlgorithm, res.ChecksumType = u.checksum.id, u.checksumType
@@ -388,7 +422,7 @@ func (c *s3Call) listParts() *apiError {
 		p := u.parts[n]
 		xp := xmlPart{PartNumber: n, LastModified: timeXML(p.lastModified), ETag: p.etag, Size: len(p.data)}
 		if u.checksum != nil {
-			xp.Checksum = []xmlElem{{XMLName: xml.Name{Local: "Checksum" + u.checksum.id}, Value: p.checksum}}
+			xp.Checksum = checksumElement(u.checksum, p.checksum)
 		}
 		res.Parts = append(res.Parts, xp)
 		res.NextPartNumberMarker = n

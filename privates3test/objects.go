@@ -33,6 +33,9 @@ type object struct {
 	checksumType    string            // FULL_OBJECT or COMPOSITE
 }
 
+// timeXML formats t as S3's XML timestamps.
+func timeXML(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
 // ObjectOption sets a property of an object stored with [Server.PutObject] or
 // [Server.PutSyntheticObject].
 type ObjectOption func(*object)
@@ -203,6 +206,19 @@ func (r *syntheticReader) Read(p []byte) (int, error) {
 	}
 	r.pos += int64(n)
 	return n, nil
+}
+
+// wholeBody returns o's bytes in one slice: its body, or its parts joined (nil for a synthetic
+// object).
+func (o *object) wholeBody() []byte {
+	if o.parts == nil {
+		return o.body
+	}
+	b := make([]byte, 0, o.size)
+	for _, p := range o.parts {
+		b = append(b, p...)
+	}
+	return b
 }
 
 // reader returns a reader of bytes [start, start+n) of o.

@@ -86,9 +86,9 @@ func route(r *http.Request) s3Request {
 	switch {
 	case sr.bucket == "":
 	case sr.key == "":
-		sr.op = bucketOp(r.Method, q)
+		sr.op = routeOp(bucketRoutes, r, q)
 	default:
-		sr.op = objectOp(r, q)
+		sr.op = routeOp(objectRoutes, r, q)
 	}
 	return sr
 }
@@ -109,61 +109,68 @@ var bucketSubresources = []string{"accelerate", "acl", "analytics", "cors", "enc
 	"inventory", "lifecycle", "logging", "metrics", "notification", "object-lock", "ownershipControls", "policy",
 	"policyStatus", "publicAccessBlock", "replication", "requestPayment", "tagging", "versioning", "versions", "website"}
 
-func bucketOp(method string, q url.Values) string {
-	switch method {
-	case http.MethodHead:
-		return OpHeadBucket
-	case http.MethodGet:
-		switch {
-		case q.Has("location"):
-			return OpGetBucketLocation
-		case q.Has("uploads"):
-			return OpListMultipartUploads
-		case slices.ContainsFunc(bucketSubresources, q.Has):
-			return ""
-		case q.Get("list-type") == "2":
-			return OpListObjectsV2
-		case !q.Has("list-type"):
-			return OpListObjects
+// opRoute is a rule of route: a request with method whose query has param (any query if "") and
+// for which when holds (if not nil) is the operation op ("" for one the fake does not serve).
+type opRoute struct {
+	method string
+	param  string
+	when   func(r *http.Request, q url.Values) bool
+	op     string
+}
+
+// bucketRoutes and objectRoutes route requests to a bucket and to an object: the first rule that
+// matches names the operation, and a request no rule matches is not served.
+var (
+	bucketRoutes = []opRoute{
+		{http.MethodHead, "", nil, OpHeadBucket},
+		{http.MethodGet, "location", nil, OpGetBucketLocation},
+		{http.MethodGet, "uploads", nil, OpListMultipartUploads},
+		{http.MethodGet, "", isBucketSubresource, ""}, // a configuration the fake does not serve
+		{http.MethodGet, "", isListV2, OpListObjectsV2},
+		{http.MethodGet, "", isListV1, OpListObjects},
+	}
+	objectRoutes = []opRoute{
+		{http.MethodGet, "uploadId", nil, OpListParts},
+		{http.MethodGet, "", nil, OpGetObject},
+		{http.MethodHead, "", nil, OpHeadObject},
+		{http.MethodPut, "uploadId", hasCopySource, ""}, // UploadPartCopy
+		{http.MethodPut, "uploadId", nil, OpUploadPart},
+		{http.MethodPut, "partNumber", nil, OpUploadPart},
+		{http.MethodPut, "", hasCopySource, OpCopyObject},
+		{http.MethodPut, "", nil, OpPutObject},
+		{http.MethodPost, "uploads", nil, OpCreateMultipartUpload},
+		{http.MethodPost, "uploadId", nil, OpCompleteMultipartUpload},
+		{http.MethodDelete, "uploadId", nil, OpAbortMultipartUpload},
+		{http.MethodDelete, "", nil, OpDeleteObject},
+	}
+)
+
+// routeOp returns the operation of the first of routes that r (whose query is q) matches, ""
+// if none does.
+func routeOp(routes []opRoute, r *http.Request, q url.Values) string {
+	for _, rt := range routes {
+		if rt.method == r.Method && (rt.param == "" || q.Has(rt.param)) && (rt.when == nil || rt.when(r, q)) {
+			return rt.op
 		}
 	}
 	return ""
 }
 
-func objectOp(r *http.Request, q url.Values) string {
-	copySource := r.Header.Get("X-Amz-Copy-Source") != ""
-	switch r.Method {
-	case http.MethodGet:
-		if q.Has("uploadId") {
-			return OpListParts
-		}
-		return OpGetObject
-	case http.MethodHead:
-		return OpHeadObject
-	case http.MethodPut:
-		switch {
-		case q.Has("uploadId") && copySource:
-			return "" // UploadPartCopy
-		case q.Has("uploadId") || q.Has("partNumber"):
-			return OpUploadPart
-		case copySource:
-			return OpCopyObject
-		}
-		return OpPutObject
-	case http.MethodPost:
-		switch {
-		case q.Has("uploads"):
-			return OpCreateMultipartUpload
-		case q.Has("uploadId"):
-			return OpCompleteMultipartUpload
-		}
-	case http.MethodDelete:
-		if q.Has("uploadId") {
-			return OpAbortMultipartUpload
-		}
-		return OpDeleteObject
-	}
-	return ""
+// isBucketSubresource reports whether q names a bucket configuration (a GET of one is not a
+// listing).
+func isBucketSubresource(_ *http.Request, q url.Values) bool {
+	return slices.ContainsFunc(bucketSubresources, q.Has)
+}
+
+// isListV2 reports whether q asks for ListObjectsV2.
+func isListV2(_ *http.Request, q url.Values) bool { return q.Get("list-type") == "2" }
+
+// isListV1 reports whether q asks for ListObjects (version 1, without list-type).
+func isListV1(_ *http.Request, q url.Values) bool { return !q.Has("list-type") }
+
+// hasCopySource reports whether r copies from another object.
+func hasCopySource(r *http.Request, _ url.Values) bool {
+	return r.Header.Get("X-Amz-Copy-Source") != ""
 }
 
 // Values of x-amz-content-sha256 for aws-chunked bodies.
@@ -173,6 +180,11 @@ const (
 	streamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 )
 
+// acceptedPayloadHashes are the values of x-amz-content-sha256 the fake accepts besides a hex
+// SHA-256.
+var acceptedPayloadHashes = []string{unsignedPayload, streamingSigned, streamingSignedTrailer, streamingUnsignedTrailer}
+
+// serveS3 answers an S3 request, counted and subject to faults by operation.
 func (s *Server) serveS3(w http.ResponseWriter, r *http.Request, reqID string) {
 	sr := route(r)
 	if sr.op != "" {
@@ -181,54 +193,74 @@ func (s *Server) serveS3(w http.ResponseWriter, r *http.Request, reqID string) {
 			return
 		}
 	}
+	if e := s.answerS3(w, r, reqID, sr); e != nil {
+		writeS3Error(w, r, reqID, e)
+	}
+}
 
+// answerS3 checks, authenticates and reads the request sr and answers it; an error is written by
+// the caller.
+func (s *Server) answerS3(w http.ResponseWriter, r *http.Request, reqID string, sr s3Request) *apiError {
 	payloadHash := r.Header.Get("X-Amz-Content-Sha256")
-	if _, presigned := sr.query["X-Amz-Algorithm"]; !presigned && r.Header.Get("Authorization") != "" {
-		switch {
-		case payloadHash == "":
-			writeS3Error(w, r, reqID, newError(http.StatusBadRequest, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256"))
-			return
-		case payloadHash == unsignedPayload || isHexSHA256(payloadHash),
-			payloadHash == streamingSigned, payloadHash == streamingSignedTrailer, payloadHash == streamingUnsignedTrailer:
-		case strings.HasPrefix(payloadHash, "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD"):
-			writeS3Error(w, r, reqID, newError(http.StatusNotImplemented, "NotImplemented", "A header you provided implies functionality that is not implemented").
-				with("Header", "x-amz-content-sha256"))
-			return
-		default:
-			writeS3Error(w, r, reqID, newError(http.StatusBadRequest, "InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.").
-				with("ArgumentName", "x-amz-content-sha256"))
-			return
-		}
+	if e := checkPayloadHash(r, sr.query, payloadHash); e != nil {
+		return e
 	}
 	id, e := s.authenticate(r, "s3", payloadHash)
 	if e != nil {
-		writeS3Error(w, r, reqID, e)
-		return
+		return e
 	}
 	if sr.op == "" {
-		if sr.bucket != "" && (r.Method == http.MethodGet || r.Method == http.MethodPut) {
-			writeS3Error(w, r, reqID, newError(http.StatusNotImplemented, "NotImplemented", "A header you provided implies functionality that is not implemented"))
-			return
-		}
-		writeS3Error(w, r, reqID, newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "The specified method is not allowed against this resource.").
-			with("Method", r.Method).with("ResourceType", map[bool]string{true: "OBJECT", false: "BUCKET"}[sr.key != ""]))
-		return
+		return unservedRequest(r, sr)
 	}
 	// The body of every request is read and checked against the signed payload hash (or the
 	// signatures and checksums of its aws-chunked encoding).
-	limit := int64(maxPutBytes)
-	if sr.op != OpPutObject && sr.op != OpUploadPart {
-		limit = maxXMLBody
-	}
-	in, e := readBody(r, payloadHash, id, limit)
+	in, e := readBody(r, payloadHash, id, bodyLimit(sr.op))
 	if e != nil {
-		writeS3Error(w, r, reqID, e)
-		return
+		return e
 	}
 	c := &s3Call{s: s, w: w, r: r, reqID: reqID, id: id, s3Request: sr, in: in}
-	if e := c.serve(); e != nil {
-		writeS3Error(w, r, reqID, e)
+	return c.serve()
+}
+
+// checkPayloadHash checks the x-amz-content-sha256 header of a request signed in its
+// Authorization header (presigned and anonymous requests need none).
+func checkPayloadHash(r *http.Request, q url.Values, payloadHash string) *apiError {
+	if _, presigned := q["X-Amz-Algorithm"]; presigned || r.Header.Get("Authorization") == "" {
+		return nil
 	}
+	switch {
+	case payloadHash == "":
+		return newError(http.StatusBadRequest, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256")
+	case slices.Contains(acceptedPayloadHashes, payloadHash) || isHexSHA256(payloadHash):
+		return nil
+	case strings.HasPrefix(payloadHash, "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD"):
+		return newError(http.StatusNotImplemented, "NotImplemented", "A header you provided implies functionality that is not implemented").
+			with("Header", "x-amz-content-sha256")
+	}
+	return newError(http.StatusBadRequest, "InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.").
+		with("ArgumentName", "x-amz-content-sha256")
+}
+
+// unservedRequest is the error for a request route found no operation for.
+func unservedRequest(r *http.Request, sr s3Request) *apiError {
+	if sr.bucket != "" && (r.Method == http.MethodGet || r.Method == http.MethodPut) {
+		return newError(http.StatusNotImplemented, "NotImplemented", "A header you provided implies functionality that is not implemented")
+	}
+	resourceType := "BUCKET"
+	if sr.key != "" {
+		resourceType = "OBJECT"
+	}
+	return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "The specified method is not allowed against this resource.").
+		with("Method", r.Method).with("ResourceType", resourceType)
+}
+
+// bodyLimit is the most bytes the decoded body of op may have: object data for PutObject and
+// UploadPart, an XML document otherwise.
+func bodyLimit(op string) int64 {
+	if op == OpPutObject || op == OpUploadPart {
+		return maxPutBytes
+	}
+	return maxXMLBody
 }
 
 // s3Call is one S3 request being answered.
@@ -242,33 +274,21 @@ type s3Call struct {
 	in    *body
 }
 
+// s3Handlers answer the operations the fake serves, by operation.
+var s3Handlers = map[string]func(*s3Call) *apiError{
+	OpGetObject: (*s3Call).getObject, OpHeadObject: (*s3Call).getObject, OpPutObject: (*s3Call).putObject,
+	OpDeleteObject: (*s3Call).deleteObject, OpCopyObject: (*s3Call).copyObject,
+	OpListObjectsV2: (*s3Call).listObjects, OpListObjects: (*s3Call).listObjects,
+	OpHeadBucket: (*s3Call).bucketInfo, OpGetBucketLocation: (*s3Call).bucketInfo,
+	OpCreateMultipartUpload: (*s3Call).createMultipartUpload, OpUploadPart: (*s3Call).uploadPart,
+	OpCompleteMultipartUpload: (*s3Call).completeMultipartUpload, OpAbortMultipartUpload: (*s3Call).abortMultipartUpload,
+	OpListParts: (*s3Call).listParts, OpListMultipartUploads: (*s3Call).listMultipartUploads,
+}
+
 // serve answers c with its operation; an error is written by the caller.
 func (c *s3Call) serve() *apiError {
-	switch c.op {
-	case OpGetObject, OpHeadObject:
-		return c.getObject()
-	case OpPutObject:
-		return c.putObject()
-	case OpDeleteObject:
-		return c.deleteObject()
-	case OpCopyObject:
-		return c.copyObject()
-	case OpListObjectsV2, OpListObjects:
-		return c.listObjects()
-	case OpHeadBucket, OpGetBucketLocation:
-		return c.bucketInfo()
-	case OpCreateMultipartUpload:
-		return c.createMultipartUpload()
-	case OpUploadPart:
-		return c.uploadPart()
-	case OpCompleteMultipartUpload:
-		return c.completeMultipartUpload()
-	case OpAbortMultipartUpload:
-		return c.abortMultipartUpload()
-	case OpListParts:
-		return c.listParts()
-	case OpListMultipartUploads:
-		return c.listMultipartUploads()
+	if h := s3Handlers[c.op]; h != nil {
+		return h(c)
 	}
 	return newError(http.StatusNotImplemented, "NotImplemented", "A header you provided implies functionality that is not implemented")
 }
@@ -284,10 +304,15 @@ func (c *s3Call) authorize(action, resource string) *apiError {
 // header sets the headers every S3 answer has.
 func (c *s3Call) header() http.Header {
 	h := c.w.Header()
-	h.Set("x-amz-request-id", c.reqID)
-	h.Set("x-amz-id-2", hostID(c.reqID))
-	h.Set("Server", "AmazonS3")
+	setS3Headers(h, c.reqID)
 	return h
+}
+
+// setS3Headers sets in h the headers every S3 answer to request reqID has.
+func setS3Headers(h http.Header, reqID string) {
+	h.Set("x-amz-request-id", reqID)
+	h.Set("x-amz-id-2", hostID(reqID))
+	h.Set("Server", "AmazonS3")
 }
 
 // writeXML answers 200 with doc as S3's XML.
@@ -490,70 +515,25 @@ func (c *s3Call) deleteObject() *apiError {
 // serveObject answers a GET or HEAD of o as S3 does: conditionals, then Range, then the body.
 func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, reqID string, o *object) {
 	h := w.Header()
-	h.Set("x-amz-request-id", reqID)
-	h.Set("x-amz-id-2", hostID(reqID))
-	h.Set("Server", "AmazonS3")
+	setS3Headers(h, reqID)
 	h.Set("ETag", o.etag)
 	h.Set("Last-Modified", o.lastModified.Format(http.TimeFormat))
-
-	if status := evalConditions(r, o); status != 0 {
-		if status == http.StatusPreconditionFailed {
-			h.Del("ETag")
-			h.Del("Last-Modified")
-			writeS3Error(w, r, reqID, newError(status, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold").
-				with("Condition", conditionName(r, o)))
-			return
-		}
-		w.WriteHeader(http.StatusNotModified)
+	if answerConditions(w, r, reqID, o) {
 		return
 	}
-
-	h.Set("Accept-Ranges", "bytes")
-	h.Set("Content-Type", o.contentType)
-	if o.contentEncoding != "" {
-		h.Set("Content-Encoding", o.contentEncoding)
-	}
-	if o.cacheControl != "" {
-		h.Set("Cache-Control", o.cacheControl)
-	}
-	for k, v := range o.metadata {
-		h["X-Amz-Meta-"+k] = []string{v}
-	}
-	q := r.URL.Query()
-	for _, ov := range [...]struct{ param, header string }{
-		{"response-content-type", "Content-Type"},
-		{"response-content-language", "Content-Language"},
-		{"response-expires", "Expires"},
-		{"response-cache-control", "Cache-Control"},
-		{"response-content-disposition", "Content-Disposition"},
-		{"response-content-encoding", "Content-Encoding"},
-	} {
-		if v, ok := q[ov.param]; ok && len(v) > 0 {
-			h.Set(ov.header, v[0])
-		}
-	}
+	setObjectHeaders(h, r.URL.Query(), o)
 
 	start, n := int64(0), o.size
 	status := http.StatusOK
 	rng := r.Header.Get("Range")
-	if rng != "" {
-		a, b, ok, satisfiable := parseRange(rng, o.size)
-		switch {
-		case ok && !satisfiable:
-			for k := range h {
-				if k != "X-Amz-Request-Id" && k != "X-Amz-Id-2" && k != "Server" {
-					h.Del(k)
-				}
-			}
-			writeS3Error(w, r, reqID, newError(http.StatusRequestedRangeNotSatisfiable, "InvalidRange", "The requested range is not satisfiable").
-				with("RangeRequested", truncate(rng, 100)).
-				with("ActualObjectSize", strconv.FormatInt(o.size, 10)))
-			return
-		case ok:
-			start, n = a, b-a+1
-			status = http.StatusPartialContent
-			h.Set("Content-Range", "bytes "+strconv.FormatInt(a, 10)+"-"+strconv.FormatInt(b, 10)+"/"+strconv.FormatInt(o.size, 10))
-		}
+	switch a, b, ok, satisfiable := parseRange(rng, o.size); {
+	case ok && !satisfiable:
+		writeRangeError(w, r, reqID, rng, o.size)
+		return
+	case ok:
+		start, n = a, b-a+1
+		status = http.StatusPartialContent
+		h.Set("Content-Range", "bytes "+strconv.FormatInt(a, 10)+"-"+strconv.FormatInt(b, 10)+"/"+strconv.FormatInt(o.size, 10))
 	}
 	// Checksums describe the whole object: S3 sends them for whole-object reads only.
 	if strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") && status == http.StatusOK {
@@ -567,48 +547,124 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, reqID strin
 	_, _ = io.Copy(w, o.reader(start, n))
 }
 
+// answerConditions answers r with 412 or 304 if its conditional headers decide against serving
+// o, and reports whether it did.
+func answerConditions(w http.ResponseWriter, r *http.Request, reqID string, o *object) bool {
+	switch status := evalConditions(r, o); status {
+	case 0:
+		return false
+	case http.StatusPreconditionFailed:
+		w.Header().Del("ETag")
+		w.Header().Del("Last-Modified")
+		writeS3Error(w, r, reqID, newError(status, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold").
+			with("Condition", conditionName(r, o)))
+	default:
+		w.WriteHeader(http.StatusNotModified)
+	}
+	return true
+}
+
+// responseOverrides are the query parameters of a GET that override a header of the answer.
+var responseOverrides = [...]struct{ param, header string }{
+	{"response-content-type", "Content-Type"},
+	{"response-content-language", "Content-Language"},
+	{"response-expires", "Expires"},
+	{"response-cache-control", "Cache-Control"},
+	{"response-content-disposition", "Content-Disposition"},
+	{"response-content-encoding", "Content-Encoding"},
+}
+
+// setObjectHeaders sets the headers that describe o's content, then those the response-*
+// parameters of q override.
+func setObjectHeaders(h http.Header, q url.Values, o *object) {
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Content-Type", o.contentType)
+	if o.contentEncoding != "" {
+		h.Set("Content-Encoding", o.contentEncoding)
+	}
+	if o.cacheControl != "" {
+		h.Set("Cache-Control", o.cacheControl)
+	}
+	for k, v := range o.metadata {
+		h["X-Amz-Meta-"+k] = []string{v}
+	}
+	for _, ov := range responseOverrides {
+		if v, ok := q[ov.param]; ok && len(v) > 0 {
+			h.Set(ov.header, v[0])
+		}
+	}
+}
+
+// writeRangeError answers 416 InvalidRange for the Range header rng, without the headers of the
+// object (of size bytes).
+func writeRangeError(w http.ResponseWriter, r *http.Request, reqID, rng string, size int64) {
+	h := w.Header()
+	for k := range h {
+		if k != "X-Amz-Request-Id" && k != "X-Amz-Id-2" && k != "Server" {
+			h.Del(k)
+		}
+	}
+	writeS3Error(w, r, reqID, newError(http.StatusRequestedRangeNotSatisfiable, "InvalidRange", "The requested range is not satisfiable").
+		with("RangeRequested", truncate(rng, 100)).
+		with("ActualObjectSize", strconv.FormatInt(size, 10)))
+}
+
 // parseRange parses a Range header for an object of size bytes. ok is false if the header is not
 // a single byte range (S3 then ignores it); satisfiable is false if the range lies outside the
 // object. The range is [a, b], inclusive.
 func parseRange(v string, size int64) (a, b int64, ok, satisfiable bool) {
-	spec, found := strings.CutPrefix(v, "bytes=")
-	if !found || strings.Contains(spec, ",") {
-		return 0, 0, false, false
-	}
-	first, last, found := strings.Cut(strings.TrimSpace(spec), "-")
-	if !found {
-		return 0, 0, false, false
-	}
-	first, last = strings.TrimSpace(first), strings.TrimSpace(last)
+	first, last, found := rangeBounds(v)
 	switch {
-	case first == "" && last == "":
+	case !found:
 		return 0, 0, false, false
 	case first == "": // suffix: the last n bytes
-		n, err := strconv.ParseInt(last, 10, 64)
-		if err != nil || n < 0 || !allDigits(last) {
-			return 0, 0, false, false
-		}
-		if n == 0 || size == 0 {
-			return 0, 0, true, false
-		}
-		return max(size-n, 0), size - 1, true, true
+		return suffixRange(last, size)
 	default:
-		a, err := strconv.ParseInt(first, 10, 64)
-		if err != nil || !allDigits(first) {
+		return boundedRange(first, last, size)
+	}
+}
+
+// rangeBounds splits the Range header "bytes=first-last" into its bounds, spaces trimmed. found
+// is false if v is not a single byte range with at least one bound.
+func rangeBounds(v string) (first, last string, found bool) {
+	spec, found := strings.CutPrefix(v, "bytes=")
+	if !found || strings.Contains(spec, ",") {
+		return "", "", false
+	}
+	first, last, found = strings.Cut(strings.TrimSpace(spec), "-")
+	first, last = strings.TrimSpace(first), strings.TrimSpace(last)
+	return first, last, found && (first != "" || last != "")
+}
+
+// suffixRange is parseRange of "bytes=-last": the last bytes of the object.
+func suffixRange(last string, size int64) (a, b int64, ok, satisfiable bool) {
+	n, err := strconv.ParseInt(last, 10, 64)
+	if err != nil || n < 0 || !allDigits(last) {
+		return 0, 0, false, false
+	}
+	if n == 0 || size == 0 {
+		return 0, 0, true, false
+	}
+	return max(size-n, 0), size - 1, true, true
+}
+
+// boundedRange is parseRange of "bytes=first-last", or of "bytes=first-" (to the end).
+func boundedRange(first, last string, size int64) (a, b int64, ok, satisfiable bool) {
+	a, err := strconv.ParseInt(first, 10, 64)
+	if err != nil || !allDigits(first) {
+		return 0, 0, false, false
+	}
+	b = size - 1
+	if last != "" {
+		if b, err = strconv.ParseInt(last, 10, 64); err != nil || !allDigits(last) || b < a {
 			return 0, 0, false, false
 		}
-		b := size - 1
-		if last != "" {
-			if b, err = strconv.ParseInt(last, 10, 64); err != nil || !allDigits(last) || b < a {
-				return 0, 0, false, false
-			}
-			b = min(b, size-1)
-		}
-		if a >= size {
-			return 0, 0, true, false
-		}
-		return a, b, true, true
+		b = min(b, size-1)
 	}
+	if a >= size {
+		return 0, 0, true, false
+	}
+	return a, b, true, true
 }
 
 func allDigits(s string) bool {
