@@ -69,7 +69,7 @@ func (e *Edge) viewerRequest(r *http.Request) (viewer, *edgeError) {
 // authorize checks the signed URL or signed cookies of r as CloudFront does, at now.
 func (e *Edge) authorize(r *http.Request, v viewer, now time.Time) *edgeError {
 	get := signingValues(r, v)
-	pub, ferr := e.signingKey(get("Key-Pair-Id"))
+	pub, ferr := e.publicKey(get("Key-Pair-Id"))
 	if ferr != nil {
 		return ferr
 	}
@@ -102,8 +102,8 @@ func signingValues(r *http.Request, v viewer) func(name string) string {
 	}
 }
 
-// signingKey returns the public key of the key pair keyID.
-func (e *Edge) signingKey(keyID string) (*rsa.PublicKey, *edgeError) {
+// publicKey returns the public key of the key pair keyID.
+func (e *Edge) publicKey(keyID string) (*rsa.PublicKey, *edgeError) {
 	if keyID == "" {
 		return nil, errMissingKey
 	}
