@@ -122,10 +122,16 @@ func writeSTSError(w http.ResponseWriter, reqID string, e *apiError) {
 	for k, v := range e.header {
 		h[k] = v
 	}
+	writeSTSBody(w, reqID, e.status, body)
+}
+
+// writeSTSBody writes body, an STS XML document, with status and x-amzn-RequestId.
+func writeSTSBody(w http.ResponseWriter, reqID string, status int, body []byte) {
+	h := w.Header()
 	h.Set("x-amzn-RequestId", reqID)
 	h.Set("Content-Type", "text/xml")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(e.status)
+	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
 

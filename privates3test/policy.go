@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 )
 
@@ -55,72 +54,108 @@ type jsonStatement struct {
 	NotPrincipal json.RawMessage `json:"NotPrincipal"`
 }
 
+// errPolicyJSON is parsePolicy's error for a document that is not JSON of the expected shape.
+var errPolicyJSON = errors.New("the policy is not in the valid JSON format")
+
+// policyVersions are the Version values a policy may have ("" when it has none).
+var policyVersions = map[string]bool{"": true, "2012-10-17": true, "2008-10-17": true}
+
+// policyEffects are the Effect values of a statement, and whether each allows.
+var policyEffects = map[string]bool{"Allow": true, "Deny": false}
+
 // parsePolicy parses an identity or session policy document. Its errors are short and never
 // contain the document.
 func parsePolicy(text string) (*policyDoc, error) {
+	list, err := policyStatements(text)
+	if err != nil {
+		return nil, err
+	}
+	doc := &policyDoc{}
+	for _, js := range list {
+		s, err := js.compile()
+		if err != nil {
+			return nil, err
+		}
+		doc.statements = append(doc.statements, s)
+	}
+	return doc, nil
+}
+
+// policyStatements decodes a policy document, checks its version, and returns its statements
+// (a single statement object counts as a list of one).
+func policyStatements(text string) ([]jsonStatement, error) {
 	var raw struct {
 		Version   string          `json:"Version"`
 		Statement json.RawMessage `json:"Statement"`
 	}
 	dec := json.NewDecoder(strings.NewReader(text))
-	if err := dec.Decode(&raw); err != nil {
-		return nil, errors.New("the policy is not in the valid JSON format")
+	if err := dec.Decode(&raw); err != nil || dec.More() {
+		return nil, errPolicyJSON
 	}
-	if dec.More() {
-		return nil, errors.New("the policy is not in the valid JSON format")
+	if !policyVersions[raw.Version] {
+		return nil, errors.New("the policy must contain a valid version string")
 	}
-	if raw.Version != "" && raw.Version != "2012-10-17" && raw.Version != "2008-10-17" {
-		return nil, fmt.Errorf("the policy must contain a valid version string")
-	}
-	var list []jsonStatement
 	st := bytes.TrimSpace(raw.Statement)
-	switch {
-	case len(st) == 0 || string(st) == "null":
+	if len(st) == 0 || string(st) == "null" {
 		return nil, errors.New("missing required field Statement")
-	case st[0] == '{':
+	}
+	if st[0] == '{' {
 		var one jsonStatement
 		if err := json.Unmarshal(st, &one); err != nil {
-			return nil, errors.New("the policy is not in the valid JSON format")
+			return nil, errPolicyJSON
 		}
-		list = []jsonStatement{one}
-	default:
-		if err := json.Unmarshal(st, &list); err != nil {
-			return nil, errors.New("the policy is not in the valid JSON format")
-		}
+		return []jsonStatement{one}, nil
 	}
-	doc := &policyDoc{}
-	for _, js := range list {
-		var s statement
-		switch js.Effect {
-		case "Allow":
-			s.allow = true
-		case "Deny":
-		default:
-			return nil, errors.New("invalid effect: must be Allow or Deny")
-		}
-		if js.Principal != nil || js.NotPrincipal != nil {
-			return nil, errors.New("policy document should not specify a principal")
-		}
-		switch {
-		case js.Action != nil && js.NotAction == nil:
-			s.actions = lowerAll(*js.Action)
-		case js.NotAction != nil && js.Action == nil:
-			s.notActions = lowerAll(*js.NotAction)
-		default:
-			return nil, errors.New("a statement must have exactly one of Action and NotAction")
-		}
-		switch {
-		case js.Resource != nil && js.NotResource == nil:
-			s.resources = *js.Resource
-		case js.NotResource != nil && js.Resource == nil:
-			s.notResources = *js.NotResource
-		default:
-			return nil, errors.New("a statement must have exactly one of Resource and NotResource")
-		}
-		s.conditional = len(js.Condition) > 0 && string(bytes.TrimSpace(js.Condition)) != "null"
-		doc.statements = append(doc.statements, s)
+	var list []jsonStatement
+	if err := json.Unmarshal(st, &list); err != nil {
+		return nil, errPolicyJSON
 	}
-	return doc, nil
+	return list, nil
+}
+
+// compile checks a decoded statement and returns it in the form evaluate uses.
+func (js *jsonStatement) compile() (statement, error) {
+	var s statement
+	allow, ok := policyEffects[js.Effect]
+	if !ok {
+		return s, errors.New("invalid effect: must be Allow or Deny")
+	}
+	s.allow = allow
+	if js.Principal != nil || js.NotPrincipal != nil {
+		return s, errors.New("policy document should not specify a principal")
+	}
+	actions, negated, ok := exactlyOne(js.Action, js.NotAction)
+	if !ok {
+		return s, errors.New("a statement must have exactly one of Action and NotAction")
+	}
+	if negated {
+		s.notActions = lowerAll(actions)
+	} else {
+		s.actions = lowerAll(actions)
+	}
+	resources, negated, ok := exactlyOne(js.Resource, js.NotResource)
+	if !ok {
+		return s, errors.New("a statement must have exactly one of Resource and NotResource")
+	}
+	if negated {
+		s.notResources = resources
+	} else {
+		s.resources = resources
+	}
+	s.conditional = len(js.Condition) > 0 && string(bytes.TrimSpace(js.Condition)) != "null"
+	return s, nil
+}
+
+// exactlyOne returns the list of a statement element pair (Action and NotAction, Resource and
+// NotResource) that is set, and whether it is the Not one; ok is false unless exactly one is set.
+func exactlyOne(list, notList *stringOrList) (values []string, negated, ok bool) {
+	switch {
+	case list != nil && notList == nil:
+		return *list, false, true
+	case notList != nil && list == nil:
+		return *notList, true, true
+	}
+	return nil, false, false
 }
 
 func lowerAll(in []string) []string {

@@ -147,12 +147,14 @@ func (p *sigParams) parseSignedHeaders(signed string, ae authErrors, presigned b
 	return nil
 }
 
+// presignRequired is the error detail for a presigned query that lacks a parameter.
+const presignRequired = "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters."
+
 // parsePresigned parses the SigV4 parameters of a presigned query (without checking them).
 func parsePresigned(q url.Values, ae authErrors) (*sigParams, *apiError) {
-	const required = "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters."
 	for _, name := range []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Date", "X-Amz-SignedHeaders"} {
 		if len(q[name]) != 1 || q.Get(name) == "" {
-			return nil, ae.malformed(true, required)
+			return nil, ae.malformed(true, presignRequired)
 		}
 	}
 	if alg := q.Get("X-Amz-Algorithm"); alg != sigAlgorithm {
@@ -171,28 +173,35 @@ func parsePresigned(q url.Values, ae authErrors) (*sigParams, *apiError) {
 		return nil, ae.malformed(true, "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
 	}
 	p.date = d
-	exp, ok := q["X-Amz-Expires"]
-	if !ok || len(exp) != 1 {
-		if ae.sts {
-			p.expires = maxPresignExpires
-		} else {
-			return nil, ae.malformed(true, required)
-		}
-	} else {
-		n, err := strconv.Atoi(exp[0])
-		switch {
-		case err != nil && strings.TrimLeft(exp[0], "-0123456789") != "":
-			return nil, ae.malformed(true, "X-Amz-Expires should be a number")
-		case err != nil || n > maxPresignExpires:
-			return nil, ae.malformed(true, "X-Amz-Expires must be less than a week (in seconds) that is 7 days")
-		case n < 0:
-			return nil, ae.malformed(true, "X-Amz-Expires must be non-negative")
-		case n == 0:
-			return nil, ae.malformed(true, "X-Amz-Expires must be greater than 0")
-		}
-		p.expires = n
+	exp, e := presignExpires(q["X-Amz-Expires"], ae)
+	if e != nil {
+		return nil, e
 	}
+	p.expires = exp
 	return p, nil
+}
+
+// presignExpires parses the X-Amz-Expires values exp of a presigned query. STS lets it be
+// left out (then a week); S3 requires it.
+func presignExpires(exp []string, ae authErrors) (int, *apiError) {
+	if len(exp) != 1 {
+		if ae.sts {
+			return maxPresignExpires, nil
+		}
+		return 0, ae.malformed(true, presignRequired)
+	}
+	n, err := strconv.Atoi(exp[0])
+	switch {
+	case err != nil && strings.TrimLeft(exp[0], "-0123456789") != "":
+		return 0, ae.malformed(true, "X-Amz-Expires should be a number")
+	case err != nil || n > maxPresignExpires:
+		return 0, ae.malformed(true, "X-Amz-Expires must be less than a week (in seconds) that is 7 days")
+	case n < 0:
+		return 0, ae.malformed(true, "X-Amz-Expires must be non-negative")
+	case n == 0:
+		return 0, ae.malformed(true, "X-Amz-Expires must be greater than 0")
+	}
+	return n, nil
 }
 
 // authenticate verifies the SigV4 signature of r for service ("s3" or "sts") with payloadHash as
