@@ -8,7 +8,6 @@ import (
 	"encoding/xml"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -255,19 +254,7 @@ func (tg *target) s3Do(t *testing.T, method, rawURL string, body []byte, creds a
 	return tg.do(t, req)
 }
 
-// stsCall sends an STS query-API call signed with the independent signer.
-func (tg *target) stsCall(t *testing.T, creds aws.Credentials, form url.Values) response {
-	t.Helper()
-	body := []byte(form.Encode())
-	req, err := http.NewRequest(http.MethodPost, tg.stsEndpoint+"/", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-	v4Signer{creds: creds, region: tg.region, service: "sts", now: time.Now()}.signHeader(req, body, "content-type")
-	return tg.do(t, req)
-}
-
+// expect reports (as what) an answer other than status with the error code code.
 func expect(t *testing.T, what string, r response, status int, code string) {
 	t.Helper()
 	if r.status != status || r.code != code {

@@ -16,10 +16,57 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
-// The behaviour suite's cases for authentication: presigned URLs, header signatures, clock
-// skew, malformed S3 and STS requests, and the shapes of error documents.
+// The behaviour suite's cases for STS and authentication: the reader role's identity, presigned
+// URLs, header signatures, clock skew, malformed S3 and STS requests, and the shapes of error
+// documents.
+
+// stsCall sends an STS query-API call signed with the independent signer.
+func (tg *target) stsCall(t *testing.T, creds aws.Credentials, form url.Values) response {
+	t.Helper()
+	body := []byte(form.Encode())
+	req, err := http.NewRequest(http.MethodPost, tg.stsEndpoint+"/", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	v4Signer{creds: creds, region: tg.region, service: "sts", now: time.Now()}.signHeader(req, body, "content-type")
+	return tg.do(t, req)
+}
+
+// checkAssumeRole checks the reader role's temporary credentials.
+func (tg *target) checkAssumeRole(t *testing.T) {
+	reader := tg.reader
+	if !strings.HasPrefix(reader.AccessKeyID, "ASIA") || reader.SessionToken == "" {
+		t.Errorf("AssumeRole gave key %q with token length %d, want ASIA… and a token", reader.AccessKeyID, len(reader.SessionToken))
+	}
+	if d := time.Until(reader.Expires); d < 14*time.Minute || d > 16*time.Minute {
+		t.Errorf("credentials for 900s expire in %v", d)
+	}
+}
+
+// checkGetCallerIdentity checks that the reader role's session is the assumed role, in the base
+// keys' account.
+func (tg *target) checkGetCallerIdentity(t *testing.T) {
+	base, err := tg.sts.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+	if err != nil {
+		t.Fatalf("GetCallerIdentity (base): %v", err)
+	}
+	r := tg.stsCall(t, tg.reader, url.Values{"Action": {"GetCallerIdentity"}, "Version": {"2011-06-15"}})
+	var out struct {
+		Arn     string `xml:"GetCallerIdentityResult>Arn"`
+		Account string `xml:"GetCallerIdentityResult>Account"`
+	}
+	if err := xml.Unmarshal(r.body, &out); r.status != 200 || err != nil {
+		t.Fatalf("GetCallerIdentity (role): %d %s %v", r.status, r.code, err)
+	}
+	roleName := tg.roleARN[strings.LastIndex(tg.roleARN, "/")+1:]
+	if !strings.Contains(out.Arn, ":assumed-role/"+roleName+"/suite") || out.Account != aws.ToString(base.Account) {
+		t.Errorf("GetCallerIdentity (role) = %s in %s, want assumed-role/%s/suite in %s", out.Arn, out.Account, roleName, aws.ToString(base.Account))
+	}
+}
 
 // sdkPresign returns a GET of key with query q presigned by the SDK's signer for expires, as
 // signed at signingTime.

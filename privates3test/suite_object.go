@@ -2,53 +2,14 @@ package privates3test
 
 import (
 	"bytes"
-	"context"
-	"encoding/xml"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
-// The behaviour suite's cases for STS's identities and for reading an object: headers, missing
-// keys, session policies, ranges and conditionals.
-
-// checkAssumeRole checks the reader role's temporary credentials.
-func (tg *target) checkAssumeRole(t *testing.T) {
-	reader := tg.reader
-	if !strings.HasPrefix(reader.AccessKeyID, "ASIA") || reader.SessionToken == "" {
-		t.Errorf("AssumeRole gave key %q with token length %d, want ASIA… and a token", reader.AccessKeyID, len(reader.SessionToken))
-	}
-	if d := time.Until(reader.Expires); d < 14*time.Minute || d > 16*time.Minute {
-		t.Errorf("credentials for 900s expire in %v", d)
-	}
-}
-
-// checkGetCallerIdentity checks that the reader role's session is the assumed role, in the base
-// keys' account.
-func (tg *target) checkGetCallerIdentity(t *testing.T) {
-	base, err := tg.sts.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
-	if err != nil {
-		t.Fatalf("GetCallerIdentity (base): %v", err)
-	}
-	r := tg.stsCall(t, tg.reader, url.Values{"Action": {"GetCallerIdentity"}, "Version": {"2011-06-15"}})
-	var out struct {
-		Arn     string `xml:"GetCallerIdentityResult>Arn"`
-		Account string `xml:"GetCallerIdentityResult>Account"`
-	}
-	if err := xml.Unmarshal(r.body, &out); r.status != 200 || err != nil {
-		t.Fatalf("GetCallerIdentity (role): %d %s %v", r.status, r.code, err)
-	}
-	roleName := tg.roleARN[strings.LastIndex(tg.roleARN, "/")+1:]
-	if !strings.Contains(out.Arn, ":assumed-role/"+roleName+"/suite") || out.Account != aws.ToString(base.Account) {
-		t.Errorf("GetCallerIdentity (role) = %s in %s, want assumed-role/%s/suite in %s", out.Arn, out.Account, roleName, aws.ToString(base.Account))
-	}
-}
+// The behaviour suite's cases for reading an object: headers, missing keys, session policies,
+// ranges and conditionals.
 
 // checkGetObjectHeaders checks the headers of a GET and a HEAD of the object.
 func (tg *target) checkGetObjectHeaders(t *testing.T) {
