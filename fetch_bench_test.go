@@ -78,11 +78,8 @@ func BenchmarkGetObjectCacheHit(b *testing.B) {
 // with the SDK directly.
 func BenchmarkGetObjectColdDedup(b *testing.B) {
 	const callers = 100
-	srv := privates3test.NewServer()
-	defer srv.Close()
+	srv, c := newFake(b, nil)
 	body := bytes.Repeat([]byte("x"), 16<<10)
-	c := newFakeClient(b, srv, nil)
-	defer c.Close()
 	awsCfg := srv.AWSConfig()
 	direct := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = true })
 
@@ -140,11 +137,8 @@ func BenchmarkGetObjectColdDedup(b *testing.B) {
 // growth of the heap in use while doing so (peak-heap-MiB), against the object's 256 MiB.
 func BenchmarkGetObjectLarge(b *testing.B) {
 	const size = 256 << 20
-	srv := privates3test.NewServer()
-	defer srv.Close()
+	srv, c := newFake(b, nil)
 	srv.PutSyntheticObject(bucket, "big.bin", size)
-	c := newFakeClient(b, srv, nil)
-	defer c.Close()
 	var peak uint64
 	b.SetBytes(size)
 	for b.Loop() {

@@ -21,7 +21,7 @@ import (
 const bucket = "tiles"
 
 // newFakeClient returns a Client of bucket on srv, with cfg changed by mod; it is closed when the
-// test ends (inside a synctest bubble, also close it there with defer).
+// test ends (inside a synctest bubble, by the bubble's cleanups, still inside the bubble).
 func newFakeClient(t testing.TB, srv *privates3test.Server, mod func(*privates3.Config)) *privates3.Client {
 	t.Helper()
 	cfg := srv.Config(bucket)
@@ -34,6 +34,16 @@ func newFakeClient(t testing.TB, srv *privates3test.Server, mod func(*privates3.
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// newFake starts a fake S3 with opts and returns it with a Client of bucket on it, its Config
+// changed by mod. Both are closed when the test ends, the Client first; inside a synctest bubble
+// that is still inside the bubble, as the bubble's cleanups run there.
+func newFake(t testing.TB, mod func(*privates3.Config), opts ...privates3test.Option) (*privates3test.Server, *privates3.Client) {
+	t.Helper()
+	srv := privates3test.NewServer(opts...)
+	t.Cleanup(srv.Close)
+	return srv, newFakeClient(t, srv, mod)
 }
 
 // newCredsFake returns an in-process fake holding objects k0..k(n-1) ("body i") and an uncached
