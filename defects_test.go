@@ -74,7 +74,7 @@ func TestDefectChunkedStreamCutOff(t *testing.T) {
 				})}
 				cfg.AWS = &aws
 			})
-			e.srv.PutSyntheticObject(hBucket, "big.bin", size)
+			e.srv.PutSyntheticObject(bucket, "big.bin", size)
 			resp, err := e.hc.Get(e.url + "/files/big.bin")
 			if err != nil {
 				t.Fatal(err)
@@ -221,7 +221,7 @@ func TestDefectForcedRefreshRateLimited(t *testing.T) {
 // is started for an answer of 304 or 412.
 func TestDefectConditionalStreamedNoGET(t *testing.T) {
 	e := newHandlerEnv(t, nil, nil)
-	e.srv.PutSyntheticObject(hBucket, "big.bin", 1<<20)
+	e.srv.PutSyntheticObject(bucket, "big.bin", 1<<20)
 	first := e.do(t, "GET", "big.bin", nil)
 	if first.status != 200 {
 		t.Fatalf("GET: %d", first.status)
