@@ -18,8 +18,7 @@ import (
 // GetObject (key validation, cache lookup, a reader per caller), side by side with the baseline
 // of reading the same bytes from a map under a sync.RWMutex.
 func BenchmarkGetObjectCacheHit(b *testing.B) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
+	srv, c := newFake(b, nil)
 	const n = 100
 	keys := make([]string, n)
 	baseline := make(map[string][]byte, n)
@@ -29,8 +28,6 @@ func BenchmarkGetObjectCacheHit(b *testing.B) {
 		srv.PutObject(bucket, keys[i], body)
 		baseline[keys[i]] = body
 	}
-	c := newFakeClient(b, srv, nil)
-	defer c.Close()
 	ctx := b.Context()
 	for _, k := range keys { // warm the cache
 		obj, err := c.GetObject(ctx, k)
