@@ -51,11 +51,7 @@ func TestGetObjectDedup(t *testing.T) {
 				st.UpstreamGets, st.Deduplicated, st.CacheMisses, n-1, n)
 		}
 		// Now cached: no further GET.
-		obj, err := c.GetObject(t.Context(), "3/4/2.png")
-		if err != nil {
-			t.Fatal(err)
-		}
-		readAll(t, obj)
+		mustGet(t, c, "3/4/2.png")
 		if got := srv.CountKey(privates3test.OpGetObject, "3/4/2.png"); got != 1 {
 			t.Errorf("upstream GETs after a cache hit: %d, want 1", got)
 		}
@@ -186,11 +182,7 @@ func TestHeadOnly(t *testing.T) {
 			t.Errorf("cold head: %d GETs, %d HEADs; want 0, 1", g, h)
 		}
 
-		obj, err = c.GetObject(t.Context(), "k")
-		if err != nil {
-			t.Fatal(err)
-		}
-		readAll(t, obj)
+		mustGet(t, c, "k")
 		if _, err := c.GetHead(t.Context(), "k"); err != nil {
 			t.Fatal(err)
 		}
@@ -445,15 +437,11 @@ func TestExpiredTokenRetry(t *testing.T) {
 	srv, c := newFake(t, nil)
 	srv.PutObject(bucket, "a", []byte("A"))
 	srv.PutObject(bucket, "b", []byte("B"))
-	obj, err := c.GetObject(t.Context(), "a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readAll(t, obj)
+	mustGet(t, c, "a")
 	roles := srv.Count(privates3test.OpAssumeRole)
 
 	srv.Advance(2 * time.Hour) // the fake now sees the session token as expired
-	obj, err = c.GetObject(t.Context(), "b")
+	obj, err := c.GetObject(t.Context(), "b")
 	if err != nil {
 		t.Fatalf("GetObject after token expiry: %v", err)
 	}
@@ -477,11 +465,7 @@ func TestClosed(t *testing.T) {
 		srv, c := newFake(t, nil, privates3test.InProcess())
 		srv.PutObject(bucket, "k", []byte("x"))
 		srv.PutObject(bucket, "hang", []byte("x"))
-		obj, err := c.GetObject(t.Context(), "k")
-		if err != nil {
-			t.Fatal(err)
-		}
-		readAll(t, obj)
+		mustGet(t, c, "k")
 
 		srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Key: "hang", Hang: true})
 		hung := make(chan error, 1)
@@ -621,11 +605,7 @@ func TestCacheBudget(t *testing.T) {
 		c := newFakeClient(t, srv, func(cfg *privates3.Config) { cfg.CacheBytes = budget })
 		defer c.Close()
 		for i := range 20 {
-			obj, err := c.GetObject(t.Context(), fmt.Sprintf("k%d", i))
-			if err != nil {
-				t.Fatal(err)
-			}
-			readAll(t, obj)
+			mustGet(t, c, fmt.Sprintf("k%d", i))
 			if st := c.Stats(); st.CachedBytes > budget {
 				t.Fatalf("CachedBytes %d over the budget %d", st.CachedBytes, budget)
 			}
@@ -637,11 +617,7 @@ func TestCacheBudget(t *testing.T) {
 		// The newest are cached, the oldest were evicted.
 		srv.ResetCounts()
 		for _, k := range []string{"k19", "k14", "k0"} {
-			obj, err := c.GetObject(t.Context(), k)
-			if err != nil {
-				t.Fatal(err)
-			}
-			readAll(t, obj)
+			mustGet(t, c, k)
 		}
 		if g19, g14, g0 := srv.CountKey(privates3test.OpGetObject, "k19"), srv.CountKey(privates3test.OpGetObject, "k14"),
 			srv.CountKey(privates3test.OpGetObject, "k0"); g19 != 0 || g14 != 0 || g0 != 1 {
@@ -664,11 +640,7 @@ func TestCacheBudget(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		obj, err := off.GetObject(t.Context(), "k1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		readAll(t, obj)
+		mustGet(t, off, "k1")
 		if got, st := srv.CountKey(privates3test.OpGetObject, "k1"), off.Stats(); got != 2 || st.CachedBytes != 0 {
 			t.Errorf("cache off: %d GETs, CachedBytes %d; want 2 (10 concurrent callers, then 1), 0", got, st.CachedBytes)
 		}

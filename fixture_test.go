@@ -64,6 +64,16 @@ func newCredsFake(t *testing.T, objects int, mutate func(*privates3test.Server, 
 	return srv, c, func() { c.Close(); srv.Close() }
 }
 
+// mustGet reads key whole through c.GetObject, failing the test on an error.
+func mustGet(t testing.TB, c *privates3.Client, key string) []byte {
+	t.Helper()
+	obj, err := c.GetObject(t.Context(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readAll(t, obj)
+}
+
 // readAll reads and closes obj's body.
 func readAll(t testing.TB, obj *privates3.Object) []byte {
 	t.Helper()

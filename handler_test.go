@@ -683,15 +683,35 @@ func TestHandlerFaults(t *testing.T) {
 // hNoRetries makes fault tests deterministic: one upstream attempt per fetch.
 func hNoRetries() aws.Retryer { return aws.NopRetryer{} }
 
-// TestHandlerClosed checks the answer after Client.Close.
-func TestHandlerClosed(t *testing.T) {
-	e := newHandlerEnv(t, nil, nil)
-	e.srv.PutObject(bucket, "a.txt", []byte("x"))
-	e.c.Close()
-	r := e.do(t, "GET", "a.txt", nil)
-	hCheckClean(t, e.srv, r)
-	if r.status != 503 {
-		t.Errorf("status %d, want 503", r.status)
+// TestHandlerServerSide checks the clean answers to failures on the server's side: 503 after
+// Client.Close, and 500 for a presign misconfiguration in redirect mode.
+func TestHandlerServerSide(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  *privates3.HandlerOptions
+		setup func(*handlerEnv)
+		key   string
+		want  int
+	}{
+		{"closed", nil, func(e *handlerEnv) {
+			e.srv.PutObject(bucket, "a.txt", []byte("x"))
+			e.c.Close()
+		}, "a.txt", 503},
+		{"redirect with a bad presign option", &privates3.HandlerOptions{Mode: privates3.Redirect,
+			Presign: &privates3.PresignOptions{Expiry: 30 * 24 * time.Hour}}, nil, "a", 500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newHandlerEnv(t, tt.opts, nil)
+			if tt.setup != nil {
+				tt.setup(e)
+			}
+			r := e.do(t, "GET", tt.key, nil)
+			hCheckClean(t, e.srv, r)
+			if r.status != tt.want {
+				t.Errorf("status %d, want %d", r.status, tt.want)
+			}
+		})
 	}
 }
 
@@ -774,17 +794,6 @@ func TestHandlerRedirect(t *testing.T) {
 	// Bad keys are still refused.
 	if r := e.do(t, "GET", "r/../x", nil); r.status != 400 {
 		t.Errorf("bad key in redirect mode: %d", r.status)
-	}
-}
-
-// TestHandlerRedirectBadOption checks that a presign misconfiguration is a server error.
-func TestHandlerRedirectBadOption(t *testing.T) {
-	e := newHandlerEnv(t, &privates3.HandlerOptions{Mode: privates3.Redirect,
-		Presign: &privates3.PresignOptions{Expiry: 30 * 24 * time.Hour}}, nil)
-	r := e.do(t, "GET", "a", nil)
-	hCheckClean(t, e.srv, r)
-	if r.status != 500 {
-		t.Errorf("status %d, want 500", r.status)
 	}
 }
 
