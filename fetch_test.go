@@ -28,20 +28,11 @@ func TestGetObjectDedup(t *testing.T) {
 		srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Latency: time.Second})
 
 		const n = 100
-		var wg sync.WaitGroup
-		for range n {
-			wg.Go(func() {
-				obj, err := c.GetObject(t.Context(), "3/4/2.png")
-				if err != nil {
-					t.Errorf("GetObject: %v", err)
-					return
-				}
-				if got := readAll(t, obj); !bytes.Equal(got, body) || obj.ContentType != "image/png" {
-					t.Errorf("got %q (%s), want %q (image/png)", got, obj.ContentType, body)
-				}
-			})
-		}
-		wg.Wait()
+		getConcurrently(t, c, n, "3/4/2.png", func(obj *privates3.Object) {
+			if got := readAll(t, obj); !bytes.Equal(got, body) || obj.ContentType != "image/png" {
+				t.Errorf("got %q (%s), want %q (image/png)", got, obj.ContentType, body)
+			}
+		})
 		if got := srv.CountKey(privates3test.OpGetObject, "3/4/2.png"); got != 1 {
 			t.Errorf("upstream GETs: %d, want 1", got)
 		}
@@ -542,21 +533,11 @@ func TestConcurrentColdLargeObject(t *testing.T) {
 		srv.PutSyntheticObject(bucket, "v.mp4", size)
 		srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Latency: time.Second, Times: 1})
 		const n = 5
-		var wg sync.WaitGroup
-		for range n {
-			wg.Go(func() {
-				obj, err := c.GetObject(t.Context(), "v.mp4")
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				defer obj.Body.Close()
-				if got, err := compareReaders(obj.Body, privates3test.SyntheticReader(size)); err != nil || got != size {
-					t.Errorf("read %d bytes: %v", got, err)
-				}
-			})
-		}
-		wg.Wait()
+		getConcurrently(t, c, n, "v.mp4", func(obj *privates3.Object) {
+			if got, err := compareReaders(obj.Body, privates3test.SyntheticReader(size)); err != nil || got != size {
+				t.Errorf("read %d bytes: %v", got, err)
+			}
+		})
 		st := c.Stats()
 		if got := srv.CountKey(privates3test.OpGetObject, "v.mp4"); got != n || st.Streamed != n || st.Deduplicated != n-1 {
 			t.Errorf("GETs %d, Streamed %d, Deduplicated %d; want %d, %d, %d", got, st.Streamed, st.Deduplicated, n, n, n-1)
@@ -628,18 +609,7 @@ func TestCacheBudget(t *testing.T) {
 		defer off.Close()
 		srv.ResetCounts()
 		srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Latency: time.Second, Times: 1})
-		var wg sync.WaitGroup
-		for range 10 {
-			wg.Go(func() {
-				obj, err := off.GetObject(t.Context(), "k1")
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				readAll(t, obj)
-			})
-		}
-		wg.Wait()
+		getConcurrently(t, off, 10, "k1", func(obj *privates3.Object) { readAll(t, obj) })
 		mustGet(t, off, "k1")
 		if got, st := srv.CountKey(privates3test.OpGetObject, "k1"), off.Stats(); got != 2 || st.CachedBytes != 0 {
 			t.Errorf("cache off: %d GETs, CachedBytes %d; want 2 (10 concurrent callers, then 1), 0", got, st.CachedBytes)

@@ -74,6 +74,25 @@ func mustGet(t testing.TB, c *privates3.Client, key string) []byte {
 	return readAll(t, obj)
 }
 
+// getConcurrently calls c.GetObject(key) from n goroutines at once, passes each object to check
+// (closing its body afterwards) and waits for all of them.
+func getConcurrently(t *testing.T, c *privates3.Client, n int, key string, check func(*privates3.Object)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			obj, err := c.GetObject(t.Context(), key)
+			if err != nil {
+				t.Errorf("GetObject(%q): %v", key, err)
+				return
+			}
+			defer obj.Body.Close()
+			check(obj)
+		})
+	}
+	wg.Wait()
+}
+
 // readAll reads and closes obj's body.
 func readAll(t testing.TB, obj *privates3.Object) []byte {
 	t.Helper()
