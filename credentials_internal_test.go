@@ -63,6 +63,14 @@ func issue(life time.Duration) func(context.Context, int64) (aws.Credentials, er
 	}
 }
 
+// gated answers as issue(time.Hour) once gate is closed.
+func gated(gate <-chan struct{}) func(context.Context, int64) (aws.Credentials, error) {
+	return func(ctx context.Context, n int64) (aws.Credentials, error) {
+		<-gate
+		return issue(time.Hour)(ctx, n)
+	}
+}
+
 // fail answers with err.
 func fail(err error) func(context.Context, int64) (aws.Credentials, error) {
 	return func(context.Context, int64) (aws.Credentials, error) { return aws.Credentials{}, err }
@@ -82,10 +90,12 @@ type testOpts struct {
 	log  *bytes.Buffer
 }
 
-// newTestClient returns a Client whose credentials come from s (first call made here), with the
-// refresher running. Call inside a synctest bubble; Close it before the bubble ends.
-func newTestClient(t *testing.T, s *stubSTS, o testOpts) (*Client, *credentials) {
+// newTestClient returns a stub STS answering with fn and a Client whose credentials come from it
+// (first call made here), with the refresher running. Call inside a synctest bubble: the Client is
+// closed by the bubble's cleanups (a test may Close it earlier).
+func newTestClient(t *testing.T, fn func(context.Context, int64) (aws.Credentials, error), o testOpts) (*stubSTS, *Client, *credentials) {
 	t.Helper()
+	s := &stubSTS{fn: fn}
 	cfg := o.cfg
 	cfg.Bucket = "bkt"
 	if o.log != nil {
@@ -102,7 +112,8 @@ func newTestClient(t *testing.T, s *stubSTS, o testOpts) (*Client, *credentials)
 		t.Fatalf("start: %v", err)
 	}
 	c.creds = cr
-	return c, cr
+	t.Cleanup(func() { c.Close() })
+	return s, c, cr
 }
 
 func mustRetrieve(t *testing.T, cr *credentials) aws.Credentials {
@@ -132,13 +143,11 @@ func TestCredentialsRefreshTime(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := &stubSTS{fn: issue(tc.session)}
 				cfg := Config{RefreshBefore: tc.refreshBefore}
 				if tc.session >= MinSessionDuration {
 					cfg.SessionDuration = tc.session
 				}
-				c, _ := newTestClient(t, s, testOpts{cfg: cfg, rand: tc.rand})
-				defer c.Close()
+				s, c, _ := newTestClient(t, issue(tc.session), testOpts{cfg: cfg, rand: tc.rand})
 				start := time.Now()
 				time.Sleep(tc.want - time.Millisecond)
 				synctest.Wait()
@@ -191,9 +200,7 @@ func TestCredentialsBackoff(t *testing.T) {
 func TestCredentialsRetryWithLastGood(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var logs bytes.Buffer
-		s := &stubSTS{fn: issue(time.Hour)}
-		c, cr := newTestClient(t, s, testOpts{rand: 0.5, log: &logs})
-		defer c.Close()
+		s, c, cr := newTestClient(t, issue(time.Hour), testOpts{rand: 0.5, log: &logs})
 		first := mustRetrieve(t, cr)
 		start := time.Now()
 		s.set(fail(errThrottledSTS))
@@ -266,9 +273,7 @@ func TestCredentialsExpiredErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := &stubSTS{fn: issue(time.Hour)}
-				c, cr := newTestClient(t, s, testOpts{cfg: Config{STSTimeout: 5 * time.Second}})
-				defer c.Close()
+				s, _, cr := newTestClient(t, issue(time.Hour), testOpts{cfg: Config{STSTimeout: 5 * time.Second}})
 				s.set(tc.fn)
 				time.Sleep(time.Hour)
 				for i := range 3 {
@@ -301,8 +306,7 @@ func TestCredentialsExpiredErrors(t *testing.T) {
 // A fetch that ignores its context (as the SDK's CredentialsCache does) still bounds the callers.
 func TestCredentialsIgnoredContextBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := &stubSTS{fn: issue(time.Hour)}
-		c, cr := newTestClient(t, s, testOpts{cfg: Config{STSTimeout: 5 * time.Second}})
+		s, c, cr := newTestClient(t, issue(time.Hour), testOpts{cfg: Config{STSTimeout: 5 * time.Second}})
 		release := make(chan struct{})
 		s.set(func(context.Context, int64) (aws.Credentials, error) {
 			<-release
@@ -325,14 +329,9 @@ func TestCredentialsIgnoredContextBounded(t *testing.T) {
 // A caller's own context ends its wait without failing the shared fetch for the others.
 func TestCredentialsCallerContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := &stubSTS{fn: issue(time.Hour)}
-		c, cr := newTestClient(t, s, testOpts{})
-		defer c.Close()
+		s, _, cr := newTestClient(t, issue(time.Hour), testOpts{})
 		gate := make(chan struct{})
-		s.set(func(ctx context.Context, n int64) (aws.Credentials, error) {
-			<-gate
-			return issue(time.Hour)(ctx, n)
-		})
+		s.set(gated(gate))
 		time.Sleep(time.Hour)
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 2)
@@ -353,9 +352,7 @@ func TestCredentialsCallerContext(t *testing.T) {
 // Many callers finding the credentials expired share one fetch.
 func TestCredentialsDedupExpired(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := &stubSTS{fn: issue(time.Hour)}
-		c, cr := newTestClient(t, s, testOpts{})
-		defer c.Close()
+		s, _, cr := newTestClient(t, issue(time.Hour), testOpts{})
 		gate := make(chan struct{})
 		s.set(func(ctx context.Context, n int64) (aws.Credentials, error) {
 			select {
@@ -405,16 +402,11 @@ func TestCredentialsDedupExpired(t *testing.T) {
 // already replaced cause none.
 func TestCredentialsForceRefreshDedup(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := &stubSTS{fn: issue(time.Hour)}
-		c, cr := newTestClient(t, s, testOpts{})
-		defer c.Close()
+		s, c, cr := newTestClient(t, issue(time.Hour), testOpts{})
 		stale := mustRetrieve(t, cr)
 		time.Sleep(20 * time.Minute)
 		gate := make(chan struct{})
-		s.set(func(ctx context.Context, n int64) (aws.Credentials, error) {
-			<-gate
-			return issue(time.Hour)(ctx, n)
-		})
+		s.set(gated(gate))
 		var wg sync.WaitGroup
 		for range 100 {
 			wg.Go(func() {
@@ -458,9 +450,7 @@ func TestCredentialsForceRefreshDedup(t *testing.T) {
 // After a failed fetch, callers within failureMemo get its error without another STS call.
 func TestCredentialsFailureMemo(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := &stubSTS{fn: issue(time.Hour)}
-		c, cr := newTestClient(t, s, testOpts{})
-		defer c.Close()
+		s, _, cr := newTestClient(t, issue(time.Hour), testOpts{})
 		stale := mustRetrieve(t, cr)
 		s.set(fail(errThrottledSTS))
 		for i := range 50 {
@@ -486,9 +476,7 @@ func TestCredentialsFailureMemo(t *testing.T) {
 
 func TestCredentialsValidFor(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := &stubSTS{fn: issue(time.Hour)}
-		c, cr := newTestClient(t, s, testOpts{})
-		defer c.Close()
+		s, _, cr := newTestClient(t, issue(time.Hour), testOpts{})
 		ctx := context.Background()
 		got, err := cr.validFor(ctx, 30*time.Minute)
 		if err != nil || got.AccessKeyID != "ASIA1" || s.calls.Load() != 1 {
@@ -521,9 +509,7 @@ func TestCredentialsValidFor(t *testing.T) {
 // Credentials that never expire (static base keys) are fetched once and never renewed.
 func TestCredentialsStatic(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := &stubSTS{fn: issue(0)}
-		c, cr := newTestClient(t, s, testOpts{})
-		defer c.Close()
+		s, _, cr := newTestClient(t, issue(0), testOpts{})
 		time.Sleep(48 * time.Hour)
 		if got := mustRetrieve(t, cr); got.AccessKeyID != "ASIA1" {
 			t.Errorf("got %s", got.AccessKeyID)
@@ -538,8 +524,7 @@ func TestCredentialsStatic(t *testing.T) {
 // afterwards fails with ErrClosed. synctest.Test fails if a goroutine is left.
 func TestCredentialsClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := &stubSTS{fn: issue(time.Hour)}
-		c, cr := newTestClient(t, s, testOpts{cfg: Config{STSTimeout: time.Minute}})
+		s, c, cr := newTestClient(t, issue(time.Hour), testOpts{cfg: Config{STSTimeout: time.Minute}})
 		s.set(hang)
 		time.Sleep(50*time.Minute + time.Second) // the refresher's fetch hangs now
 		synctest.Wait()

@@ -74,7 +74,7 @@ func TestDefectChunkedStreamCutOff(t *testing.T) {
 				})}
 				cfg.AWS = &aws
 			})
-			e.srv.PutSyntheticObject(hBucket, "big.bin", size)
+			e.srv.PutSyntheticObject(bucket, "big.bin", size)
 			resp, err := e.hc.Get(e.url + "/files/big.bin")
 			if err != nil {
 				t.Fatal(err)
@@ -153,10 +153,8 @@ func newLoopbackServer(t *testing.T, h http.Handler) *httptest.Server {
 // response of the handler, stop with an error instead of running on to the end.
 func TestDefectCloseCancelsStreams(t *testing.T) {
 	const size = 64 << 20
-	srv := privates3test.NewServer()
-	defer srv.Close()
+	srv, c := newFake(t, nil)
 	srv.PutSyntheticObject(bucket, "big.bin", size)
-	c := newFakeClient(t, srv, nil)
 	hs := newLoopbackServer(t, http.StripPrefix("/", c.Handler(nil)))
 
 	obj, err := c.GetObject(t.Context(), "big.bin")
@@ -193,11 +191,8 @@ func TestDefectCloseCancelsStreams(t *testing.T) {
 // forced renewals are rate limited: STS calls do not grow with traffic.
 func TestDefectForcedRefreshRateLimited(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := privates3test.NewServer(privates3test.InProcess())
-		defer srv.Close()
+		srv, c := newFake(t, func(cfg *privates3.Config) { cfg.CacheBytes = -1 }, privates3test.InProcess())
 		srv.PutObject(bucket, "k", []byte("x"))
-		c := newFakeClient(t, srv, func(cfg *privates3.Config) { cfg.CacheBytes = -1 })
-		defer c.Close()
 		srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Status: 400, Code: "ExpiredToken"})
 		srv.ResetCounts()
 		const clients, d = 16, time.Minute
@@ -226,7 +221,7 @@ func TestDefectForcedRefreshRateLimited(t *testing.T) {
 // is started for an answer of 304 or 412.
 func TestDefectConditionalStreamedNoGET(t *testing.T) {
 	e := newHandlerEnv(t, nil, nil)
-	e.srv.PutSyntheticObject(hBucket, "big.bin", 1<<20)
+	e.srv.PutSyntheticObject(bucket, "big.bin", 1<<20)
 	first := e.do(t, "GET", "big.bin", nil)
 	if first.status != 200 {
 		t.Fatalf("GET: %d", first.status)

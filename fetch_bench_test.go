@@ -18,8 +18,7 @@ import (
 // GetObject (key validation, cache lookup, a reader per caller), side by side with the baseline
 // of reading the same bytes from a map under a sync.RWMutex.
 func BenchmarkGetObjectCacheHit(b *testing.B) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
+	srv, c := newFake(b, nil)
 	const n = 100
 	keys := make([]string, n)
 	baseline := make(map[string][]byte, n)
@@ -29,8 +28,6 @@ func BenchmarkGetObjectCacheHit(b *testing.B) {
 		srv.PutObject(bucket, keys[i], body)
 		baseline[keys[i]] = body
 	}
-	c := newFakeClient(b, srv, nil)
-	defer c.Close()
 	ctx := b.Context()
 	for _, k := range keys { // warm the cache
 		obj, err := c.GetObject(ctx, k)
@@ -78,11 +75,8 @@ func BenchmarkGetObjectCacheHit(b *testing.B) {
 // with the SDK directly.
 func BenchmarkGetObjectColdDedup(b *testing.B) {
 	const callers = 100
-	srv := privates3test.NewServer()
-	defer srv.Close()
+	srv, c := newFake(b, nil)
 	body := bytes.Repeat([]byte("x"), 16<<10)
-	c := newFakeClient(b, srv, nil)
-	defer c.Close()
 	awsCfg := srv.AWSConfig()
 	direct := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = true })
 
@@ -140,11 +134,8 @@ func BenchmarkGetObjectColdDedup(b *testing.B) {
 // growth of the heap in use while doing so (peak-heap-MiB), against the object's 256 MiB.
 func BenchmarkGetObjectLarge(b *testing.B) {
 	const size = 256 << 20
-	srv := privates3test.NewServer()
-	defer srv.Close()
+	srv, c := newFake(b, nil)
 	srv.PutSyntheticObject(bucket, "big.bin", size)
-	c := newFakeClient(b, srv, nil)
-	defer c.Close()
 	var peak uint64
 	b.SetBytes(size)
 	for b.Loop() {

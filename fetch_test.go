@@ -21,30 +21,18 @@ import (
 // 99 of them are counted as deduplicated.
 func TestGetObjectDedup(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := privates3test.NewServer(privates3test.InProcess())
-		defer srv.Close()
+		srv, c := newFake(t, nil, privates3test.InProcess())
 		body := []byte("tile 3/4/2")
 		srv.PutObject(bucket, "3/4/2.png", body, privates3test.ContentType("image/png"))
 		// The GET takes a second (of the bubble's clock), so every caller starts before it ends.
 		srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Latency: time.Second})
-		c := newFakeClient(t, srv, nil)
-		defer c.Close()
 
 		const n = 100
-		var wg sync.WaitGroup
-		for range n {
-			wg.Go(func() {
-				obj, err := c.GetObject(t.Context(), "3/4/2.png")
-				if err != nil {
-					t.Errorf("GetObject: %v", err)
-					return
-				}
-				if got := readAll(t, obj); !bytes.Equal(got, body) || obj.ContentType != "image/png" {
-					t.Errorf("got %q (%s), want %q (image/png)", got, obj.ContentType, body)
-				}
-			})
-		}
-		wg.Wait()
+		getConcurrently(t, c, n, "3/4/2.png", func(obj *privates3.Object) {
+			if got := readAll(t, obj); !bytes.Equal(got, body) || obj.ContentType != "image/png" {
+				t.Errorf("got %q (%s), want %q (image/png)", got, obj.ContentType, body)
+			}
+		})
 		if got := srv.CountKey(privates3test.OpGetObject, "3/4/2.png"); got != 1 {
 			t.Errorf("upstream GETs: %d, want 1", got)
 		}
@@ -54,11 +42,7 @@ func TestGetObjectDedup(t *testing.T) {
 				st.UpstreamGets, st.Deduplicated, st.CacheMisses, n-1, n)
 		}
 		// Now cached: no further GET.
-		obj, err := c.GetObject(t.Context(), "3/4/2.png")
-		if err != nil {
-			t.Fatal(err)
-		}
-		readAll(t, obj)
+		mustGet(t, c, "3/4/2.png")
 		if got := srv.CountKey(privates3test.OpGetObject, "3/4/2.png"); got != 1 {
 			t.Errorf("upstream GETs after a cache hit: %d, want 1", got)
 		}
@@ -73,12 +57,9 @@ func TestGetObjectDedup(t *testing.T) {
 // there is still only one upstream GET.
 func TestGetObjectFirstCallerCancelled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := privates3test.NewServer(privates3test.InProcess())
-		defer srv.Close()
+		srv, c := newFake(t, nil, privates3test.InProcess())
 		srv.PutObject(bucket, "k", []byte("payload"))
 		srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Latency: 10 * time.Second})
-		c := newFakeClient(t, srv, nil)
-		defer c.Close()
 
 		firstCtx, cancel := context.WithCancel(t.Context())
 		firstErr := make(chan error, 1)
@@ -118,12 +99,9 @@ func TestGetObjectFirstCallerCancelled(t *testing.T) {
 // without downloading a body (the same bytes in memory, NotModified counted).
 func TestGetObjectRevalidation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := privates3test.NewServer(privates3test.InProcess())
-		defer srv.Close()
-		srv.PutObject(bucket, "k", []byte("version 1"))
 		const ttl = time.Minute
-		c := newFakeClient(t, srv, func(cfg *privates3.Config) { cfg.TTL = ttl })
-		defer c.Close()
+		srv, c := newFake(t, func(cfg *privates3.Config) { cfg.TTL = ttl }, privates3test.InProcess())
+		srv.PutObject(bucket, "k", []byte("version 1"))
 		get := func() (*privates3.Object, string) {
 			t.Helper()
 			obj, err := c.GetObject(t.Context(), "k")
@@ -178,11 +156,8 @@ func TestGetObjectRevalidation(t *testing.T) {
 // HeadObject (never a GET); on an expired entry, a 304 to the HEAD renews it.
 func TestHeadOnly(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := privates3test.NewServer(privates3test.InProcess())
-		defer srv.Close()
+		srv, c := newFake(t, func(cfg *privates3.Config) { cfg.TTL = time.Minute }, privates3test.InProcess())
 		srv.PutObject(bucket, "k", []byte("0123456789"), privates3test.ContentType("text/plain"))
-		c := newFakeClient(t, srv, func(cfg *privates3.Config) { cfg.TTL = time.Minute })
-		defer c.Close()
 
 		obj, err := c.GetHead(t.Context(), "k")
 		if err != nil {
@@ -198,11 +173,7 @@ func TestHeadOnly(t *testing.T) {
 			t.Errorf("cold head: %d GETs, %d HEADs; want 0, 1", g, h)
 		}
 
-		obj, err = c.GetObject(t.Context(), "k")
-		if err != nil {
-			t.Fatal(err)
-		}
-		readAll(t, obj)
+		mustGet(t, c, "k")
 		if _, err := c.GetHead(t.Context(), "k"); err != nil {
 			t.Fatal(err)
 		}
@@ -231,10 +202,7 @@ func TestHeadOnly(t *testing.T) {
 // TestNotFoundCached: a missing object is remembered for NegativeTTL, then asked again.
 func TestNotFoundCached(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := privates3test.NewServer(privates3test.InProcess())
-		defer srv.Close()
-		c := newFakeClient(t, srv, func(cfg *privates3.Config) { cfg.NegativeTTL = 10 * time.Second })
-		defer c.Close()
+		srv, c := newFake(t, func(cfg *privates3.Config) { cfg.NegativeTTL = 10 * time.Second }, privates3test.InProcess())
 
 		for i := range 3 {
 			_, err := c.GetObject(t.Context(), "missing.png")
@@ -271,11 +239,8 @@ func TestLargeObjectStreamed(t *testing.T) {
 		t.Skip("256 MiB transfer")
 	}
 	const size = 256 << 20
-	srv := privates3test.NewServer()
-	defer srv.Close()
+	srv, c := newFake(t, nil)
 	srv.PutSyntheticObject(bucket, "big.bin", size, privates3test.ContentType("application/octet-stream"))
-	c := newFakeClient(t, srv, nil)
-	defer c.Close()
 
 	peak := measurePeakHeap(t, func() {
 		obj, err := c.GetObject(t.Context(), "big.bin")
@@ -326,12 +291,9 @@ func TestLargeObjectStreamed(t *testing.T) {
 func TestColdRangeOfLargeObject(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const size = 3 << 20
-		srv := privates3test.NewServer(privates3test.InProcess())
-		defer srv.Close()
+		srv, c := newFake(t, nil, privates3test.InProcess())
 		srv.PutSyntheticObject(bucket, "a.mp4", size)
 		srv.PutSyntheticObject(bucket, "b.mp4", size)
-		c := newFakeClient(t, srv, nil)
-		defer c.Close()
 
 		tests := []struct {
 			key, rng    string
@@ -367,12 +329,9 @@ func TestColdRangeOfLargeObject(t *testing.T) {
 // TestConcurrentReadersOfCachedObject: bodies of one cached object are read and closed by many
 // goroutines at once (run with -race).
 func TestConcurrentReadersOfCachedObject(t *testing.T) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
+	srv, c := newFake(t, nil)
 	body := bytes.Repeat([]byte("0123456789abcdef"), 4096)
 	srv.PutObject(bucket, "k", body)
-	c := newFakeClient(t, srv, nil)
-	defer c.Close()
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
@@ -397,10 +356,7 @@ func TestConcurrentReadersOfCachedObject(t *testing.T) {
 
 // TestInvalidKeys: bad keys give ErrInvalidKey and nothing is sent upstream.
 func TestInvalidKeys(t *testing.T) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
-	c := newFakeClient(t, srv, func(cfg *privates3.Config) { cfg.Prefix = "public/" })
-	defer c.Close()
+	srv, c := newFake(t, func(cfg *privates3.Config) { cfg.Prefix = "public/" })
 	srv.ResetCounts()
 	for _, key := range []string{
 		"", "../secret", "a/../../b", "a//b", "./a", "a\\b", "a\x00b", "a\nb", "\xff\xfe",
@@ -442,11 +398,8 @@ func TestErrorMapping(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.want.Error()+"/"+tt.text, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				srv := privates3test.NewServer(privates3test.InProcess())
-				defer srv.Close()
+				srv, c := newFake(t, func(cfg *privates3.Config) { cfg.FetchTimeout = 5 * time.Second }, privates3test.InProcess())
 				srv.PutObject(bucket, "k", []byte("x"))
-				c := newFakeClient(t, srv, func(cfg *privates3.Config) { cfg.FetchTimeout = 5 * time.Second })
-				defer c.Close()
 				f := tt.fault
 				f.Op, f.Key = privates3test.OpGetObject, "k"
 				srv.InjectFault(f)
@@ -472,21 +425,14 @@ func TestErrorMapping(t *testing.T) {
 // TestExpiredTokenRetry: S3 rejects the session token as expired (the fake's clock moved past
 // it): the client forces one refresh and retries once, and the caller sees success.
 func TestExpiredTokenRetry(t *testing.T) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
+	srv, c := newFake(t, nil)
 	srv.PutObject(bucket, "a", []byte("A"))
 	srv.PutObject(bucket, "b", []byte("B"))
-	c := newFakeClient(t, srv, nil)
-	defer c.Close()
-	obj, err := c.GetObject(t.Context(), "a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readAll(t, obj)
+	mustGet(t, c, "a")
 	roles := srv.Count(privates3test.OpAssumeRole)
 
 	srv.Advance(2 * time.Hour) // the fake now sees the session token as expired
-	obj, err = c.GetObject(t.Context(), "b")
+	obj, err := c.GetObject(t.Context(), "b")
 	if err != nil {
 		t.Fatalf("GetObject after token expiry: %v", err)
 	}
@@ -507,16 +453,10 @@ func TestExpiredTokenRetry(t *testing.T) {
 // if one is left in the bubble).
 func TestClosed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := privates3test.NewServer(privates3test.InProcess())
-		defer srv.Close()
+		srv, c := newFake(t, nil, privates3test.InProcess())
 		srv.PutObject(bucket, "k", []byte("x"))
 		srv.PutObject(bucket, "hang", []byte("x"))
-		c := newFakeClient(t, srv, nil)
-		obj, err := c.GetObject(t.Context(), "k")
-		if err != nil {
-			t.Fatal(err)
-		}
-		readAll(t, obj)
+		mustGet(t, c, "k")
 
 		srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Key: "hang", Hang: true})
 		hung := make(chan error, 1)
@@ -589,28 +529,15 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 func TestConcurrentColdLargeObject(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const size = 2 << 20
-		srv := privates3test.NewServer(privates3test.InProcess())
-		defer srv.Close()
+		srv, c := newFake(t, nil, privates3test.InProcess())
 		srv.PutSyntheticObject(bucket, "v.mp4", size)
 		srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Latency: time.Second, Times: 1})
-		c := newFakeClient(t, srv, nil)
-		defer c.Close()
 		const n = 5
-		var wg sync.WaitGroup
-		for range n {
-			wg.Go(func() {
-				obj, err := c.GetObject(t.Context(), "v.mp4")
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				defer obj.Body.Close()
-				if got, err := compareReaders(obj.Body, privates3test.SyntheticReader(size)); err != nil || got != size {
-					t.Errorf("read %d bytes: %v", got, err)
-				}
-			})
-		}
-		wg.Wait()
+		getConcurrently(t, c, n, "v.mp4", func(obj *privates3.Object) {
+			if got, err := compareReaders(obj.Body, privates3test.SyntheticReader(size)); err != nil || got != size {
+				t.Errorf("read %d bytes: %v", got, err)
+			}
+		})
 		st := c.Stats()
 		if got := srv.CountKey(privates3test.OpGetObject, "v.mp4"); got != n || st.Streamed != n || st.Deduplicated != n-1 {
 			t.Errorf("GETs %d, Streamed %d, Deduplicated %d; want %d, %d, %d", got, st.Streamed, st.Deduplicated, n, n, n-1)
@@ -622,11 +549,8 @@ func TestConcurrentColdLargeObject(t *testing.T) {
 // is fetched once (a complete 200 body), cached, and served from memory for every range.
 func TestRangeOfSmallObject(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := privates3test.NewServer(privates3test.InProcess())
-		defer srv.Close()
+		srv, c := newFake(t, nil, privates3test.InProcess())
 		srv.PutObject(bucket, "k", []byte("0123456789"))
-		c := newFakeClient(t, srv, nil)
-		defer c.Close()
 		for _, rng := range []struct {
 			off, n int64
 			want   string
@@ -662,11 +586,7 @@ func TestCacheBudget(t *testing.T) {
 		c := newFakeClient(t, srv, func(cfg *privates3.Config) { cfg.CacheBytes = budget })
 		defer c.Close()
 		for i := range 20 {
-			obj, err := c.GetObject(t.Context(), fmt.Sprintf("k%d", i))
-			if err != nil {
-				t.Fatal(err)
-			}
-			readAll(t, obj)
+			mustGet(t, c, fmt.Sprintf("k%d", i))
 			if st := c.Stats(); st.CachedBytes > budget {
 				t.Fatalf("CachedBytes %d over the budget %d", st.CachedBytes, budget)
 			}
@@ -678,11 +598,7 @@ func TestCacheBudget(t *testing.T) {
 		// The newest are cached, the oldest were evicted.
 		srv.ResetCounts()
 		for _, k := range []string{"k19", "k14", "k0"} {
-			obj, err := c.GetObject(t.Context(), k)
-			if err != nil {
-				t.Fatal(err)
-			}
-			readAll(t, obj)
+			mustGet(t, c, k)
 		}
 		if g19, g14, g0 := srv.CountKey(privates3test.OpGetObject, "k19"), srv.CountKey(privates3test.OpGetObject, "k14"),
 			srv.CountKey(privates3test.OpGetObject, "k0"); g19 != 0 || g14 != 0 || g0 != 1 {
@@ -693,23 +609,8 @@ func TestCacheBudget(t *testing.T) {
 		defer off.Close()
 		srv.ResetCounts()
 		srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Latency: time.Second, Times: 1})
-		var wg sync.WaitGroup
-		for range 10 {
-			wg.Go(func() {
-				obj, err := off.GetObject(t.Context(), "k1")
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				readAll(t, obj)
-			})
-		}
-		wg.Wait()
-		obj, err := off.GetObject(t.Context(), "k1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		readAll(t, obj)
+		getConcurrently(t, off, 10, "k1", func(obj *privates3.Object) { readAll(t, obj) })
+		mustGet(t, off, "k1")
 		if got, st := srv.CountKey(privates3test.OpGetObject, "k1"), off.Stats(); got != 2 || st.CachedBytes != 0 {
 			t.Errorf("cache off: %d GETs, CachedBytes %d; want 2 (10 concurrent callers, then 1), 0", got, st.CachedBytes)
 		}
@@ -720,11 +621,8 @@ func TestCacheBudget(t *testing.T) {
 // fails with the credentials' error (not a generic upstream failure), without a secret in it.
 func TestCredentialsUnavailable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := privates3test.NewServer(privates3test.InProcess())
-		defer srv.Close()
+		srv, c := newFake(t, nil, privates3test.InProcess())
 		srv.PutObject(bucket, "k", []byte("x"))
-		c := newFakeClient(t, srv, nil)
-		defer c.Close()
 		srv.InjectFault(privates3test.Fault{Op: privates3test.OpAssumeRole, Status: 500})
 		time.Sleep(2 * time.Hour) // the session (1h) expired on both clocks; every refresh failed
 		_, err := c.GetObject(t.Context(), "k")
@@ -745,12 +643,9 @@ func TestCredentialsUnavailable(t *testing.T) {
 // Size is the whole object's.
 func TestReadRange(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := privates3test.NewServer(privates3test.InProcess())
-		defer srv.Close()
+		srv, c := newFake(t, nil, privates3test.InProcess())
 		content := []byte("0123456789abcdefghij")
 		srv.PutObject(bucket, "a.pmtiles", content)
-		c := newFakeClient(t, srv, nil)
-		defer c.Close()
 
 		head, err := c.ReadRange(t.Context(), "a.pmtiles", 0, 4, "")
 		if err != nil || string(readAll(t, head)) != "0123" || head.Size != int64(len(content)) {

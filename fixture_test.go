@@ -10,6 +10,7 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ import (
 const bucket = "tiles"
 
 // newFakeClient returns a Client of bucket on srv, with cfg changed by mod; it is closed when the
-// test ends (inside a synctest bubble, also close it there with defer).
+// test ends (inside a synctest bubble, by the bubble's cleanups, still inside the bubble).
 func newFakeClient(t testing.TB, srv *privates3test.Server, mod func(*privates3.Config)) *privates3.Client {
 	t.Helper()
 	cfg := srv.Config(bucket)
@@ -34,6 +35,16 @@ func newFakeClient(t testing.TB, srv *privates3test.Server, mod func(*privates3.
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// newFake starts a fake S3 with opts and returns it with a Client of bucket on it, its Config
+// changed by mod. Both are closed when the test ends, the Client first; inside a synctest bubble
+// that is still inside the bubble, as the bubble's cleanups run there.
+func newFake(t testing.TB, mod func(*privates3.Config), opts ...privates3test.Option) (*privates3test.Server, *privates3.Client) {
+	t.Helper()
+	srv := privates3test.NewServer(opts...)
+	t.Cleanup(srv.Close)
+	return srv, newFakeClient(t, srv, mod)
 }
 
 // newCredsFake returns an in-process fake holding objects k0..k(n-1) ("body i") and an uncached
@@ -51,6 +62,35 @@ func newCredsFake(t *testing.T, objects int, mutate func(*privates3test.Server, 
 		}
 	})
 	return srv, c, func() { c.Close(); srv.Close() }
+}
+
+// mustGet reads key whole through c.GetObject, failing the test on an error.
+func mustGet(t testing.TB, c *privates3.Client, key string) []byte {
+	t.Helper()
+	obj, err := c.GetObject(t.Context(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readAll(t, obj)
+}
+
+// getConcurrently calls c.GetObject(key) from n goroutines at once, passes each object to check
+// (closing its body afterwards) and waits for all of them.
+func getConcurrently(t *testing.T, c *privates3.Client, n int, key string, check func(*privates3.Object)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			obj, err := c.GetObject(t.Context(), key)
+			if err != nil {
+				t.Errorf("GetObject(%q): %v", key, err)
+				return
+			}
+			defer obj.Body.Close()
+			check(obj)
+		})
+	}
+	wg.Wait()
 }
 
 // readAll reads and closes obj's body.
@@ -144,16 +184,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // raceEnabled reports whether the test binary was built with -race.
 func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
+	bi, _ := debug.ReadBuildInfo()
+	return bi != nil && slices.Contains(bi.Settings, debug.BuildSetting{Key: "-race", Value: "true"})
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writes, for capturing logs.

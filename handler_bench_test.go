@@ -18,6 +18,19 @@ import (
 // hBenchClients is the number of concurrent keep-alive clients of the load loop.
 const hBenchClients = 8
 
+// newTileBenchEnv returns a handlerEnv with the default MaxCacheableSize and no logger, holding
+// the 20 KiB tile bench/tile.pbf, and the tile's content.
+func newTileBenchEnv(b *testing.B) (*handlerEnv, []byte) {
+	b.Helper()
+	e := newHandlerEnv(b, nil, func(cfg *privates3.Config) {
+		cfg.MaxCacheableSize = privates3.DefaultMaxCacheableSize
+		cfg.Logger = nil
+	})
+	content := hPattern(20 << 10)
+	e.srv.PutObject(bucket, "bench/tile.pbf", content, privates3test.ContentType("application/x-protobuf"))
+	return e, content
+}
+
 // BenchmarkHandler measures requests per second for a 20 KiB cached object through the handler
 // (mounted with http.StripPrefix, as users do) and, side by side, through bare http.HandlerFuncs
 // that write the same bytes from memory; then the same for the 304 path (If-None-Match with the
@@ -34,12 +47,7 @@ const hBenchClients = 8
 // handler/minimal as the median over the rounds (a burst of load from elsewhere skews one round,
 // not the figure); ns/op covers one request to each of the three.
 func BenchmarkHandler(b *testing.B) {
-	e := newHandlerEnv(b, nil, func(cfg *privates3.Config) {
-		cfg.MaxCacheableSize = privates3.DefaultMaxCacheableSize
-		cfg.Logger = nil
-	})
-	content := hPattern(20 << 10)
-	e.srv.PutObject(hBucket, "bench/tile.pbf", content, privates3test.ContentType("application/x-protobuf"))
+	e, content := newTileBenchEnv(b)
 	handlerURL := e.url + "/files/bench/tile.pbf"
 	warm := e.do(b, "GET", "bench/tile.pbf", nil)
 	if warm.status != 200 {
@@ -211,12 +219,7 @@ func (w *hDiscardWriter) Write(p []byte) (int, error) { return len(p), nil }
 // the same headers from precomputed values: the difference is what the handler adds to every
 // request (StripPrefix included, as users mount it).
 func BenchmarkHandlerServeHTTP(b *testing.B) {
-	e := newHandlerEnv(b, nil, func(cfg *privates3.Config) {
-		cfg.MaxCacheableSize = privates3.DefaultMaxCacheableSize
-		cfg.Logger = nil
-	})
-	content := hPattern(20 << 10)
-	e.srv.PutObject(hBucket, "bench/tile.pbf", content, privates3test.ContentType("application/x-protobuf"))
+	e, content := newTileBenchEnv(b)
 	warm := e.do(b, "GET", "bench/tile.pbf", nil)
 	etag := warm.header.Get("Etag")
 	full := warm.header.Clone()

@@ -29,7 +29,7 @@ func TestHandlerCredentialsUnavailable(t *testing.T) {
 				cfg.STSTimeout = 500 * time.Millisecond
 				cfg.AWS.Retryer = hNoRetries
 			})
-			e.srv.PutObject(hBucket, "a.txt", []byte("hello"))
+			e.srv.PutObject(bucket, "a.txt", []byte("hello"))
 			if resp := e.do(t, http.MethodGet, "a.txt", nil); resp.status != http.StatusOK {
 				t.Fatalf("before expiry: status %d, want 200", resp.status)
 			}
@@ -37,7 +37,7 @@ func TestHandlerCredentialsUnavailable(t *testing.T) {
 			// The session token expires on the fake's clock: S3 answers ExpiredToken, the Client
 			// forces a refresh, and STS fails it.
 			e.srv.Advance(2 * time.Hour)
-			e.srv.PutObject(hBucket, "b.txt", []byte("world"))
+			e.srv.PutObject(bucket, "b.txt", []byte("world"))
 			resp := e.do(t, http.MethodGet, "b.txt", nil)
 			if resp.status != tt.want {
 				t.Fatalf("status %d, want %d (body %q)", resp.status, tt.want, resp.body)

@@ -29,8 +29,8 @@ func hServeDirect(t testing.TB, h http.Handler, method, path string, hdr http.He
 func FuzzHandlerKey(f *testing.F) {
 	e := newHandlerEnv(f, nil, func(cfg *privates3.Config) { cfg.Prefix = "p/" })
 	content := []byte("object a/b.txt")
-	e.srv.PutObject(hBucket, "p/a/b.txt", content)
-	e.srv.PutObject(hBucket, "secret", []byte("outside the prefix"))
+	e.srv.PutObject(bucket, "p/a/b.txt", content)
+	e.srv.PutObject(bucket, "secret", []byte("outside the prefix"))
 	h := e.c.Handler(nil)
 	for _, seed := range []string{
 		"a/b.txt", "", "/", "a", "a/", "/a/b.txt", "a//b.txt", "../secret", "a/../../secret",
@@ -70,8 +70,8 @@ func FuzzHandlerKey(f *testing.F) {
 func FuzzHandlerRange(f *testing.F) {
 	e := newHandlerEnv(f, nil, nil)
 	objects := map[bool][]byte{false: hPattern(1000), true: hPattern(20000)}
-	e.srv.PutObject(hBucket, "cached", objects[false])
-	e.srv.PutObject(hBucket, "streamed", objects[true])
+	e.srv.PutObject(bucket, "cached", objects[false])
+	e.srv.PutObject(bucket, "streamed", objects[true])
 	h := e.c.Handler(nil)
 	etag := hServeDirect(f, h, "HEAD", "cached", nil).header.Get("Etag")
 	streamedETag := hServeDirect(f, h, "HEAD", "streamed", nil).header.Get("Etag")

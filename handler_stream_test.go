@@ -90,7 +90,7 @@ func TestHandlerStreamLarge(t *testing.T) {
 	srv := privates3test.NewServer()
 	probe := &hUpstreamProbe{next: srv.Handler(), key: "huge.bin"}
 	up := httptest.NewServer(probe) // the fake behind the probe, on its own loopback listener
-	cfg := srv.Config(hBucket)
+	cfg := srv.Config(bucket)
 	cfg.Endpoint, cfg.STSEndpoint = up.URL, up.URL
 	awsCfg := cfg.AWS.Copy()
 	awsCfg.BaseEndpoint = &up.URL
@@ -107,7 +107,7 @@ func TestHandlerStreamLarge(t *testing.T) {
 		http.StripPrefix("/files/", h).ServeHTTP(w, r)
 	}))
 	hc := hs.Client()
-	srv.PutSyntheticObject(hBucket, "huge.bin", size)
+	srv.PutSyntheticObject(bucket, "huge.bin", size)
 
 	get := func() *http.Response {
 		t.Helper()

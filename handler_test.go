@@ -24,9 +24,6 @@ import (
 	"github.com/privates3/privates3/privates3test"
 )
 
-const hBucket = "media"
-
-// syncBuffer is a goroutine-safe log sink.
 // handlerEnv is a fake S3, a Client on it and its handler mounted under /files/ on a loopback
 // server (without a ServeMux, so that uncleaned paths reach the handler as sent).
 type handlerEnv struct {
@@ -41,20 +38,14 @@ type handlerEnv struct {
 // at most 4096 bytes unless it changes that).
 func newHandlerEnv(t testing.TB, opts *privates3.HandlerOptions, cfgFn func(*privates3.Config)) *handlerEnv {
 	t.Helper()
-	srv := privates3test.NewServer()
-	t.Cleanup(srv.Close)
 	logs := &syncBuffer{}
-	cfg := srv.Config(hBucket)
-	cfg.MaxCacheableSize = 4096
-	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	if cfgFn != nil {
-		cfgFn(&cfg)
-	}
-	c, err := privates3.New(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
+	srv, c := newFake(t, func(cfg *privates3.Config) {
+		cfg.MaxCacheableSize = 4096
+		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		if cfgFn != nil {
+			cfgFn(cfg)
+		}
+	})
 	hs := httptest.NewServer(http.StripPrefix("/files/", c.Handler(opts)))
 	t.Cleanup(hs.Close)
 	hc := hs.Client()
@@ -223,7 +214,7 @@ func TestHandlerStatus(t *testing.T) {
 	}
 	info := map[string]hObjectInfo{}
 	for k, v := range objects {
-		e.srv.PutObject(hBucket, k, v)
+		e.srv.PutObject(bucket, k, v)
 		r := e.do(t, "GET", k, nil)
 		if r.status != 200 {
 			t.Fatalf("GET %s = %d", k, r.status)
@@ -409,7 +400,7 @@ func TestHandlerHeaders(t *testing.T) {
 		{"big-meta.bin", big, []privates3test.ObjectOption{privates3test.Metadata("owner", "secret-owner"), privates3test.CacheControl("no-cache")}},
 	}
 	for _, p := range puts {
-		e.srv.PutObject(hBucket, p.key, p.body, p.opts...)
+		e.srv.PutObject(bucket, p.key, p.body, p.opts...)
 	}
 	tests := []struct {
 		key, method string
@@ -455,8 +446,8 @@ func TestHandlerHeaders(t *testing.T) {
 
 	t.Run("CacheControl option", func(t *testing.T) {
 		e := newHandlerEnv(t, &privates3.HandlerOptions{CacheControl: "public, max-age=86400, immutable"}, nil)
-		e.srv.PutObject(hBucket, "a.txt", []byte("x"), privates3test.CacheControl("no-cache"))
-		e.srv.PutObject(hBucket, "b.bin", big, privates3test.CacheControl("no-cache"))
+		e.srv.PutObject(bucket, "a.txt", []byte("x"), privates3test.CacheControl("no-cache"))
+		e.srv.PutObject(bucket, "b.bin", big, privates3test.CacheControl("no-cache"))
 		for _, k := range []string{"a.txt", "b.bin"} {
 			r := e.do(t, "GET", k, nil)
 			hWantHeaders(t, r.header, map[string]string{"Cache-Control": "public, max-age=86400, immutable"})
@@ -467,7 +458,7 @@ func TestHandlerHeaders(t *testing.T) {
 // TestHandlerMethods checks that only GET and HEAD are served.
 func TestHandlerMethods(t *testing.T) {
 	e := newHandlerEnv(t, nil, nil)
-	e.srv.PutObject(hBucket, "a.txt", []byte("x"))
+	e.srv.PutObject(bucket, "a.txt", []byte("x"))
 	e.srv.ResetCounts()
 	for _, m := range []string{"POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND"} {
 		t.Run(m, func(t *testing.T) {
@@ -501,8 +492,8 @@ func TestHandlerNotFound(t *testing.T) {
 // TestHandlerBadKeys sends keys that must never reach S3.
 func TestHandlerBadKeys(t *testing.T) {
 	e := newHandlerEnv(t, nil, func(cfg *privates3.Config) { cfg.Prefix = "public/" })
-	e.srv.PutObject(hBucket, "secret/x", []byte("secret"))
-	e.srv.PutObject(hBucket, "public/ok", []byte("ok"))
+	e.srv.PutObject(bucket, "secret/x", []byte("secret"))
+	e.srv.PutObject(bucket, "public/ok", []byte("ok"))
 	if r := e.do(t, "GET", "ok", nil); r.status != 200 {
 		t.Fatalf("GET ok: %d", r.status)
 	}
@@ -561,7 +552,7 @@ func TestHandlerKeyFunc(t *testing.T) {
 		}
 		return k, nil
 	}}, nil)
-	e.srv.PutObject(hBucket, "q/a.txt", []byte("hello"))
+	e.srv.PutObject(bucket, "q/a.txt", []byte("hello"))
 	e.srv.ResetCounts()
 	for _, tt := range []struct {
 		raw    string
@@ -600,7 +591,7 @@ func TestHandlerAuthorize(t *testing.T) {
 			return errors.New("token lacks the tiles scope: do-not-echo")
 		},
 	}, nil)
-	e.srv.PutObject(hBucket, "t/1.png", []byte("png"))
+	e.srv.PutObject(bucket, "t/1.png", []byte("png"))
 	e.srv.ResetCounts()
 	tests := []struct {
 		auth      string
@@ -644,8 +635,8 @@ func TestHandlerFaults(t *testing.T) {
 		cfg.AWS = &aws
 	})
 	big := hPattern(10000)
-	e.srv.PutObject(hBucket, "small.txt", []byte("small"))
-	e.srv.PutObject(hBucket, "big.bin", big)
+	e.srv.PutObject(bucket, "small.txt", []byte("small"))
+	e.srv.PutObject(bucket, "big.bin", big)
 	tests := []struct {
 		name       string
 		fault      privates3test.Fault
@@ -692,15 +683,35 @@ func TestHandlerFaults(t *testing.T) {
 // hNoRetries makes fault tests deterministic: one upstream attempt per fetch.
 func hNoRetries() aws.Retryer { return aws.NopRetryer{} }
 
-// TestHandlerClosed checks the answer after Client.Close.
-func TestHandlerClosed(t *testing.T) {
-	e := newHandlerEnv(t, nil, nil)
-	e.srv.PutObject(hBucket, "a.txt", []byte("x"))
-	e.c.Close()
-	r := e.do(t, "GET", "a.txt", nil)
-	hCheckClean(t, e.srv, r)
-	if r.status != 503 {
-		t.Errorf("status %d, want 503", r.status)
+// TestHandlerServerSide checks the clean answers to failures on the server's side: 503 after
+// Client.Close, and 500 for a presign misconfiguration in redirect mode.
+func TestHandlerServerSide(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  *privates3.HandlerOptions
+		setup func(*handlerEnv)
+		key   string
+		want  int
+	}{
+		{"closed", nil, func(e *handlerEnv) {
+			e.srv.PutObject(bucket, "a.txt", []byte("x"))
+			e.c.Close()
+		}, "a.txt", 503},
+		{"redirect with a bad presign option", &privates3.HandlerOptions{Mode: privates3.Redirect,
+			Presign: &privates3.PresignOptions{Expiry: 30 * 24 * time.Hour}}, nil, "a", 500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newHandlerEnv(t, tt.opts, nil)
+			if tt.setup != nil {
+				tt.setup(e)
+			}
+			r := e.do(t, "GET", tt.key, nil)
+			hCheckClean(t, e.srv, r)
+			if r.status != tt.want {
+				t.Errorf("status %d, want %d", r.status, tt.want)
+			}
+		})
 	}
 }
 
@@ -708,7 +719,7 @@ func TestHandlerClosed(t *testing.T) {
 func TestHandlerHeadLarge(t *testing.T) {
 	e := newHandlerEnv(t, nil, nil)
 	const size = 1 << 30
-	e.srv.PutSyntheticObject(hBucket, "huge.bin", size)
+	e.srv.PutSyntheticObject(bucket, "huge.bin", size)
 	e.srv.ResetCounts()
 	for _, hdr := range []http.Header{nil, hHeaderOf("Range", "bytes=0-")} {
 		r := e.do(t, "HEAD", "huge.bin", hdr)
@@ -733,7 +744,7 @@ func TestHandlerRedirect(t *testing.T) {
 	e := newHandlerEnv(t, &privates3.HandlerOptions{Mode: privates3.Redirect,
 		Presign: &privates3.PresignOptions{Expiry: 30 * time.Minute}}, nil)
 	content := hPattern(5000)
-	e.srv.PutObject(hBucket, "r/a.bin", content)
+	e.srv.PutObject(bucket, "r/a.bin", content)
 	e.srv.ResetCounts()
 	var locations []string
 	for _, m := range []string{"GET", "HEAD", "GET"} {
@@ -786,22 +797,11 @@ func TestHandlerRedirect(t *testing.T) {
 	}
 }
 
-// TestHandlerRedirectBadOption checks that a presign misconfiguration is a server error.
-func TestHandlerRedirectBadOption(t *testing.T) {
-	e := newHandlerEnv(t, &privates3.HandlerOptions{Mode: privates3.Redirect,
-		Presign: &privates3.PresignOptions{Expiry: 30 * 24 * time.Hour}}, nil)
-	r := e.do(t, "GET", "a", nil)
-	hCheckClean(t, e.srv, r)
-	if r.status != 500 {
-		t.Errorf("status %d, want 500", r.status)
-	}
-}
-
 // TestHandlerServeMux checks mounting under a ServeMux with StripPrefix, as the README shows:
 // the mux cleans traversal attempts (a redirect), and nothing reaches S3.
 func TestHandlerServeMux(t *testing.T) {
 	e := newHandlerEnv(t, nil, nil)
-	e.srv.PutObject(hBucket, "3/4/2.png", []byte("png"))
+	e.srv.PutObject(bucket, "3/4/2.png", []byte("png"))
 	mux := http.NewServeMux()
 	mux.Handle("/tiles/", http.StripPrefix("/tiles/", e.c.Handler(nil)))
 	hs := httptest.NewServer(mux)
@@ -873,8 +873,8 @@ func (w *hRecordingWriter) Write(p []byte) (int, error) {
 // or while the object is fetched, and that it is logged at debug level only.
 func TestHandlerClientGone(t *testing.T) {
 	e := newHandlerEnv(t, nil, nil)
-	e.srv.PutObject(hBucket, "small.txt", []byte("small"))
-	e.srv.PutObject(hBucket, "big.bin", hPattern(10000))
+	e.srv.PutObject(bucket, "small.txt", []byte("small"))
+	e.srv.PutObject(bucket, "big.bin", hPattern(10000))
 	h := e.c.Handler(nil)
 	for _, key := range []string{"small.txt", "big.bin"} {
 		for _, hang := range []bool{false, true} {

@@ -26,13 +26,13 @@ func BenchmarkHandlerMetrics(b *testing.B) {
 	content := hPattern(20 << 10)
 	srv := privates3test.NewServer()
 	defer srv.Close()
-	srv.PutObject(hBucket, "bench/tile.pbf", content, privates3test.ContentType("application/x-protobuf"))
+	srv.PutObject(bucket, "bench/tile.pbf", content, privates3test.ContentType("application/x-protobuf"))
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	defer mp.Shutdown(b.Context())
 	var handlers [2]http.Handler // unmetered, metered
 	for i, p := range []*sdkmetric.MeterProvider{nil, mp} {
-		cfg := srv.Config(hBucket)
+		cfg := srv.Config(bucket)
 		if p != nil {
 			cfg.MeterProvider = p
 		}

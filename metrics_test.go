@@ -223,11 +223,7 @@ func TestMetricsRevalidation(t *testing.T) {
 	srv.PutObject(bucket, "a", []byte("hello"))
 	c, reader := newMeteredClient(t, srv, func(cfg *privates3.Config) { cfg.TTL = time.Nanosecond })
 	for range 3 {
-		obj, err := c.GetObject(t.Context(), "a")
-		if err != nil {
-			t.Fatal(err)
-		}
-		readAll(t, obj)
+		mustGet(t, c, "a")
 	}
 	checkMetrics(t, collect(t, reader), map[string]float64{
 		"privates3.cache.lookups{privates3.result=miss}": 3,

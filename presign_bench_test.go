@@ -9,24 +9,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/privates3/privates3"
-	"github.com/privates3/privates3/privates3test"
 )
 
 // BenchmarkPresign compares repeated presigning of one key: privates3's Presign (a remembered URL
 // within the window) against the SDK's PresignGetObject per call (signing every time), with the
 // same credentials, endpoint and expiry. Report the ratio of the two ns/op.
 func BenchmarkPresign(b *testing.B) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
-	srv.PutObject("tiles", "maps/3/4/2.png", []byte("tile"))
-	cfg := srv.Config("tiles")
-	cfg.Prefix = "maps/"
+	srv, c := newFake(b, func(cfg *privates3.Config) { cfg.Prefix = "maps/" })
+	srv.PutObject(bucket, "maps/3/4/2.png", []byte("tile"))
 	ctx := context.Background()
-	c, err := privates3.New(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
 
 	b.Run("impl=privates3", func(b *testing.B) {
 		opts := &privates3.PresignOptions{Expiry: time.Hour}
@@ -54,7 +45,7 @@ func BenchmarkPresign(b *testing.B) {
 		}))
 		pc := s3.NewPresignClient(s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = true }),
 			s3.WithPresignExpires(time.Hour))
-		in := &s3.GetObjectInput{Bucket: aws.String("tiles"), Key: aws.String("maps/3/4/2.png")}
+		in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("maps/3/4/2.png")}
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := pc.PresignGetObject(ctx, in); err != nil {
@@ -66,14 +57,8 @@ func BenchmarkPresign(b *testing.B) {
 
 // BenchmarkPresignParallel measures the remembered-URL path under concurrent callers.
 func BenchmarkPresignParallel(b *testing.B) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
+	_, c := newFake(b, nil)
 	ctx := context.Background()
-	c, err := privates3.New(ctx, srv.Config("tiles"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
 	if _, err := c.Presign(ctx, "3/4/2.png", nil); err != nil {
 		b.Fatal(err)
 	}

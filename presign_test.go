@@ -52,11 +52,9 @@ func totalCalls(srv *privates3test.Server) int {
 // TestPresignFetch proves that a presigned URL works for a plain http.Get (object bytes and the
 // requested response overrides), and that S3 refuses it once anything signed is changed.
 func TestPresignFetch(t *testing.T) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
+	srv, c := newFake(t, func(cfg *privates3.Config) { cfg.Prefix = "maps/" })
 	body := []byte("tile bytes \x00\x01\x02")
 	srv.PutObject("tiles", "maps/3/4/2 +é.png", body, privates3test.ContentType("image/png"))
-	c := newFakeClient(t, srv, func(cfg *privates3.Config) { cfg.Prefix = "maps/" })
 
 	opts := &privates3.PresignOptions{
 		ResponseContentType:        "application/x-test",
@@ -138,11 +136,8 @@ func boolIndex(b bool) int {
 // start.
 func TestPresignWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := privates3test.NewServer(privates3test.InProcess())
-		defer srv.Close()
+		srv, c := newFake(t, nil, privates3test.InProcess())
 		srv.PutObject("tiles", "a.png", []byte("A"))
-		c := newFakeClient(t, srv, nil)
-		defer c.Close()
 		ctx := context.Background()
 		opts := &privates3.PresignOptions{Expiry: 20 * time.Minute, Window: 5 * time.Minute}
 
@@ -199,11 +194,8 @@ func TestPresignWindow(t *testing.T) {
 // then on.
 func TestPresignDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := privates3test.NewServer(privates3test.InProcess())
-		defer srv.Close()
+		srv, c := newFake(t, nil, privates3test.InProcess())
 		srv.PutObject("tiles", "a.png", []byte("A"))
-		c := newFakeClient(t, srv, nil)
-		defer c.Close()
 		time.Sleep(42 * time.Second)
 		u, err := c.Presign(context.Background(), "a.png", &privates3.PresignOptions{Expiry: 10 * time.Minute, Window: time.Minute})
 		if err != nil {
@@ -304,9 +296,7 @@ func TestPresignCredentialsNearExpiry(t *testing.T) {
 // TestPresignInvalidInput proves that bad keys and options give the documented errors and send
 // nothing to STS or S3.
 func TestPresignInvalidInput(t *testing.T) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
-	c := newFakeClient(t, srv, func(cfg *privates3.Config) { cfg.Prefix = "maps/" })
+	srv, c := newFake(t, func(cfg *privates3.Config) { cfg.Prefix = "maps/" })
 	srv.ResetCounts()
 	tests := []struct {
 		name string
@@ -438,10 +428,7 @@ func TestScopedCredentialsAccess(t *testing.T) {
 // less than half their duration is left.
 func TestScopedCredentialsShared(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := privates3test.NewServer(privates3test.InProcess())
-		defer srv.Close()
-		c := newFakeClient(t, srv, nil)
-		defer c.Close()
+		srv, c := newFake(t, nil, privates3test.InProcess())
 		before := srv.Count(privates3test.OpAssumeRole)
 		srv.InjectFault(privates3test.Fault{Op: privates3test.OpAssumeRole, Latency: 2 * time.Second, Times: 1})
 
@@ -513,9 +500,7 @@ func TestScopedCredentialsShared(t *testing.T) {
 // TestScopedCredentialsInvalidInput proves that bad prefixes and durations are errors without an
 // STS call.
 func TestScopedCredentialsInvalidInput(t *testing.T) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
-	c := newFakeClient(t, srv, func(cfg *privates3.Config) { cfg.Prefix = "maps/" })
+	srv, c := newFake(t, func(cfg *privates3.Config) { cfg.Prefix = "maps/" })
 	srv.ResetCounts()
 	tests := []struct {
 		prefix string
