@@ -272,3 +272,20 @@ func ExampleClient_CredentialsHandler() {
 	// [accessKeyId bucket expiration prefix region secretAccessKey sessionToken]
 	// docs users/alice/
 }
+
+// A server's own handler answers its authorization check as the package's handlers do: 401 with
+// the challenge for missing credentials, 403 for a caller that may not read the key, and neither
+// body names the error.
+func ExampleWriteDenied() {
+	for _, err := range []error{
+		fmt.Errorf("no bearer token: %w", privates3.ErrUnauthorized),
+		errors.New("user 42 may not read secret/plan.pdf"),
+	} {
+		rec := httptest.NewRecorder()
+		privates3.WriteDenied(rec, err, `Bearer realm="tiles"`)
+		fmt.Printf("%d %q %q\n", rec.Code, rec.Header().Get("WWW-Authenticate"), rec.Body.String())
+	}
+	// Output:
+	// 401 "Bearer realm=\"tiles\"" "Unauthorized\n"
+	// 403 "" "Forbidden\n"
+}
