@@ -1,15 +1,22 @@
 package main
 
-// The fixture of this package's tests: the server and the fake command run in-process, HTTP
-// helpers, the checks of presigned redirect URLs, and a buffer safe for concurrent use.
+// The fixture of this package's tests: the server and the fake command run in-process, external
+// programs (found, or the test skipped) and a redis-server of the test's own, HTTP helpers, the
+// checks of presigned redirect URLs, and a buffer safe for concurrent use.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -107,6 +114,56 @@ func startFake(t *testing.T, args ...string) map[string]string {
 	}
 	t.Logf("privates3 fake printed:\n%s", stdout.String())
 	return exports
+}
+
+// lookTool returns the path of the program name (a name to look up in $PATH, or a path), or
+// skips the test, saying how to install it.
+func lookTool(t *testing.T, name, install string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%s is not installed (%s): skipping", name, install)
+	}
+	return p
+}
+
+// startRedisServer starts Debian's redis-server on a free loopback port, without persistence,
+// until the end of the test, and returns its port. (The rediscache package's tests have the full
+// fixture; this command needs only a running server.)
+func startRedisServer(t *testing.T) int {
+	t.Helper()
+	redis := lookTool(t, "redis-server", "apt-get install redis-server")
+	port := freeLoopbackPort(t)
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "redis.log")
+	cmd := exec.Command(redis, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", logFile)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if b, _ := os.ReadFile(logFile); bytes.Contains(b, []byte("Ready to accept connections")) {
+			return port
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("redis-server not ready after 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// freeLoopbackPort returns a TCP port of 127.0.0.1 that was free a moment ago.
+func freeLoopbackPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // awsEnv points the default AWS credential chain at the given keys, region and endpoint ("" for

@@ -3,57 +3,14 @@ package main
 import (
 	"bytes"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/privates3/privates3/privates3test"
 )
-
-// startRedisServer starts Debian's redis-server on a free loopback port, without persistence,
-// until the end of the test, and returns its port. (The rediscache package's tests have the full
-// fixture; this command needs only a running server.)
-func startRedisServer(t *testing.T) int {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server not installed (apt-get install redis-server)")
-	}
-	port := freeLoopbackPort(t)
-	dir := t.TempDir()
-	logFile := filepath.Join(dir, "redis.log")
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", logFile)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-done })
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if b, _ := os.ReadFile(logFile); bytes.Contains(b, []byte("Ready to accept connections")) {
-			return port
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("redis-server not ready after 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func freeLoopbackPort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 func TestRedisFlag(t *testing.T) {
 	port := startRedisServer(t)
