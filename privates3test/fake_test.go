@@ -196,13 +196,7 @@ func TestFaults(t *testing.T) {
 	srv.PutObject("b1", "b", []byte("b"))
 	s3c, stsc := sdkClients(srv)
 	ctx := context.Background()
-	get := func(key string) error {
-		out, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b1"), Key: &key})
-		if err == nil {
-			out.Body.Close()
-		}
-		return err
-	}
+	get := func(key string) error { return getObject(ctx, s3c, "b1", key) }
 	status := func(err error) int {
 		var re interface{ HTTPStatusCode() int }
 		if errors.As(err, &re) {
@@ -265,13 +259,7 @@ func TestFaultLatencyAndHang(t *testing.T) {
 		defer srv.Close()
 		srv.PutObject("b1", "k", []byte("v"))
 		s3c, _ := sdkClients(srv)
-		get := func(ctx context.Context) error {
-			out, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b1"), Key: aws.String("k")})
-			if err == nil {
-				out.Body.Close()
-			}
-			return err
-		}
+		get := func(ctx context.Context) error { return getObject(ctx, s3c, "b1", "k") }
 
 		srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Times: 1, Latency: 3 * time.Second})
 		start := time.Now()

@@ -1,15 +1,21 @@
 package privates3test_test
 
 // The shared fixture of privates3test's external tests: clients of the fake, request helpers,
-// reader comparison and the race flag.
+// reader comparison, external programs (found, or the test skipped), temporary files and the race
+// flag.
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,6 +118,15 @@ func httpGet(t *testing.T, srv *privates3test.Server, u string) (int, string) {
 	return send(t, srv, req)
 }
 
+// getObject GETs bucket/key with s3c and closes the body; it returns the error of the GET.
+func getObject(ctx context.Context, s3c *s3.Client, bucket, key string) error {
+	out, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+	if err == nil {
+		out.Body.Close()
+	}
+	return err
+}
+
 func readObject(t *testing.T, s3c *s3.Client, bucket, key string) string {
 	t.Helper()
 	out, err := s3c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: &key})
@@ -121,6 +136,33 @@ func readObject(t *testing.T, s3c *s3.Client, bucket, key string) string {
 	defer out.Body.Close()
 	b, _ := io.ReadAll(out.Body)
 	return string(b)
+}
+
+// program returns the path of the program name (looked up in $PATH, or a path), or skips the
+// test, saying how to install it. With check, it also skips unless `name check...` succeeds (as
+// python3 -c "import boto3" does where a module is installed).
+func program(t *testing.T, install, name string, check ...string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil && len(check) > 0 {
+		if out, cerr := exec.Command(p, check...).CombinedOutput(); cerr != nil {
+			err = fmt.Errorf("%s %s: %v %s", p, strings.Join(check, " "), cerr, out)
+		}
+	}
+	if err != nil {
+		t.Skipf("%v (install it: %s): skipping", err, install)
+	}
+	return p
+}
+
+// tempFile writes data to a file name in a new temporary directory and returns its path.
+func tempFile(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // compareReaders reads a and b to the end and reports how many bytes agreed.
