@@ -255,9 +255,7 @@ func TestFaults(t *testing.T) {
 
 func TestFaultLatencyAndHang(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := privates3test.NewServer(privates3test.InProcess())
-		defer srv.Close()
-		srv.PutObject("b1", "k", []byte("v"))
+		srv := inProcessServer(t, "b1", "k", "v")
 		s3c, _ := sdkClients(srv)
 		get := func(ctx context.Context) error { return getObject(ctx, s3c, "b1", "k") }
 

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -75,6 +74,15 @@ func send(t *testing.T, srv *privates3test.Server, req *http.Request) (int, stri
 	return resp.StatusCode, string(b)
 }
 
+// inProcessServer starts an in-process fake (one without sockets, for a synctest bubble) that
+// holds bucket/key with body, and closes it at the end of the test.
+func inProcessServer(t *testing.T, bucket, key, body string) *privates3test.Server {
+	srv := privates3test.NewServer(privates3test.InProcess())
+	t.Cleanup(srv.Close)
+	srv.PutObject(bucket, key, []byte(body))
+	return srv
+}
+
 // sdkClients returns S3 and STS clients of the AWS SDK for srv, with the base user's keys.
 func sdkClients(srv *privates3test.Server) (*s3.Client, *sts.Client) {
 	cfg := srv.AWSConfig()
@@ -138,33 +146,6 @@ func readObject(t *testing.T, s3c *s3.Client, bucket, key string) string {
 	return string(b)
 }
 
-// program returns the path of the program name (looked up in $PATH, or a path), or skips the
-// test, saying how to install it. With check, it also skips unless `name check...` succeeds (as
-// python3 -c "import boto3" does where a module is installed).
-func program(t *testing.T, install, name string, check ...string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil && len(check) > 0 {
-		if out, cerr := exec.Command(p, check...).CombinedOutput(); cerr != nil {
-			err = fmt.Errorf("%s %s: %v %s", p, strings.Join(check, " "), cerr, out)
-		}
-	}
-	if err != nil {
-		t.Skipf("%v (install it: %s): skipping", err, install)
-	}
-	return p
-}
-
-// tempFile writes data to a file name in a new temporary directory and returns its path.
-func tempFile(t *testing.T, name string, data []byte) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // compareReaders reads a and b to the end and reports how many bytes agreed.
 func compareReaders(a, b io.Reader) (int64, error) {
 	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
@@ -183,4 +164,31 @@ func compareReaders(a, b io.Reader) (int64, error) {
 			return n, ea
 		}
 	}
+}
+
+// tempFile writes data to a file name in a new temporary directory and returns its path.
+func tempFile(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// program returns the path of the program name (looked up in $PATH, or a path), or skips the
+// test, saying how to install it. With check, it also skips unless `name check...` succeeds (as
+// python3 -c "import boto3" does where a module is installed).
+func program(t *testing.T, install, name string, check ...string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%v (install it: %s): skipping", err, install)
+	}
+	if len(check) > 0 {
+		if out, err := exec.Command(p, check...).CombinedOutput(); err != nil {
+			t.Skipf("%s %s: %v %s (install it: %s): skipping", p, strings.Join(check, " "), err, out, install)
+		}
+	}
+	return p
 }

@@ -138,9 +138,7 @@ func TestSDKTokenExpiresOnFakeClock(t *testing.T) {
 
 func TestSDKInProcessSynctest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := privates3test.NewServer(privates3test.InProcess())
-		defer srv.Close()
-		srv.PutObject("tiles", "k", []byte("v"))
+		srv := inProcessServer(t, "tiles", "k", "v")
 		s3c, out := assume(t, srv, &sts.AssumeRoleInput{RoleArn: aws.String(srv.ReaderRole("tiles"))})
 		if got := *out.Credentials.Expiration; !got.Equal(time.Now().Add(time.Hour).UTC().Truncate(time.Second)) {
 			t.Errorf("Expiration = %v, want an hour after the bubble's now %v", got, time.Now())

@@ -5,7 +5,6 @@ package main
 // checks of presigned redirect URLs, and a buffer safe for concurrent use.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -127,17 +126,31 @@ func lookTool(t *testing.T, name, install string) string {
 	return p
 }
 
+// writeFiles writes files (slash-separated names under dir, to their contents) and the
+// directories they need.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, body := range files {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // startRedisServer starts Debian's redis-server on a free loopback port, without persistence,
-// until the end of the test, and returns its port. (The rediscache package's tests have the full
-// fixture; this command needs only a running server.)
+// until the end of the test, and returns its port once it answers redis-cli's PING. (The
+// rediscache package's tests have the full fixture; this command needs only a running server.)
 func startRedisServer(t *testing.T) int {
 	t.Helper()
 	redis := lookTool(t, "redis-server", "apt-get install redis-server")
+	cli := lookTool(t, "redis-cli", "apt-get install redis-server")
 	port := freeLoopbackPort(t)
-	dir := t.TempDir()
-	logFile := filepath.Join(dir, "redis.log")
 	cmd := exec.Command(redis, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", logFile)
+		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +158,7 @@ func startRedisServer(t *testing.T) int {
 	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() { cmd.Process.Kill(); <-done })
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if b, _ := os.ReadFile(logFile); bytes.Contains(b, []byte("Ready to accept connections")) {
+		if out, _ := exec.Command(cli, "-p", strconv.Itoa(port), "ping").Output(); strings.TrimSpace(string(out)) == "PONG" {
 			return port
 		}
 		if time.Now().After(deadline) {
@@ -157,7 +170,6 @@ func startRedisServer(t *testing.T) int {
 
 // freeLoopbackPort returns a TCP port of 127.0.0.1 that was free a moment ago.
 func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
