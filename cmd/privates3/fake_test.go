@@ -15,8 +15,7 @@ import (
 // shares no code with privates3: with the printed exports it assumes the printed role, reads a
 // seeded object with the temporary credentials and presigns a URL that curl fetches.
 func TestFakeWithAWSCLI(t *testing.T) {
-	aws := lookTool(t, "/usr/bin/aws", "apt-get install awscli, as .ci/run does")
-	curl := lookTool(t, "curl", "apt-get install curl")
+	aws, curl := lookTool(t, "/usr/bin/aws", "apt-get install awscli, as .ci/run does"), lookTool(t, "curl", "apt-get install curl")
 	seed := t.TempDir()
 	const hello = "hello from privates3 fake\n"
 	writeFiles(t, seed, map[string]string{"docs/hello.txt": hello})
