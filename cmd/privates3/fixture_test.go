@@ -1,21 +1,19 @@
 package main
 
 // The fixture of this package's tests: the server and the fake command run in-process, external
-// programs (found, or the test skipped) and a redis-server of the test's own, HTTP helpers, the
-// checks of presigned redirect URLs, and a buffer safe for concurrent use.
+// programs (found, or the test skipped), files written for a test, HTTP helpers, the checks of
+// presigned redirect URLs, and a buffer safe for concurrent use.
 
 import (
 	"context"
 	"encoding/json"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -139,43 +137,6 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// startRedisServer starts Debian's redis-server on a free loopback port, without persistence,
-// until the end of the test, and returns its port once it answers redis-cli's PING. (The
-// rediscache package's tests have the full fixture; this command needs only a running server.)
-func startRedisServer(t *testing.T) int {
-	t.Helper()
-	redis := lookTool(t, "redis-server", "apt-get install redis-server")
-	cli := lookTool(t, "redis-cli", "apt-get install redis-server")
-	port := freeLoopbackPort(t)
-	cmd := exec.Command(redis, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-done })
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if out, _ := exec.Command(cli, "-p", strconv.Itoa(port), "ping").Output(); strings.TrimSpace(string(out)) == "PONG" {
-			return port
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("redis-server not ready after 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// freeLoopbackPort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freeLoopbackPort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // awsEnv points the default AWS credential chain at the given keys, region and endpoint ("" for

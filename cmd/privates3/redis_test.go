@@ -3,18 +3,58 @@ package main
 import (
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/privates3/privates3/privates3test"
 )
 
+// startRedisServer starts Debian's redis-server on a free loopback port, without persistence,
+// until the end of the test, and returns its address (host:port) once it answers redis-cli's
+// PING. (The rediscache package's tests have the full fixture; this command needs only a
+// running server.)
+func startRedisServer(t *testing.T) string {
+	t.Helper()
+	redis := lookTool(t, "redis-server", "apt-get install redis-server")
+	cli := lookTool(t, "redis-cli", "apt-get install redis-server")
+	addr := freeLoopbackAddr(t)
+	host, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(redis, "--port", port, "--bind", host,
+		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if out, _ := exec.Command(cli, "-h", host, "-p", port, "ping").Output(); strings.TrimSpace(string(out)) == "PONG" {
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("redis-server not ready after 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// freeLoopbackAddr returns an address (127.0.0.1:port) that was free a moment ago.
+func freeLoopbackAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
 func TestRedisFlag(t *testing.T) {
-	port := startRedisServer(t)
-	url := "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"
+	addr := startRedisServer(t)
+	url := "redis://" + addr + "/0"
 	const tile = "tiles/1/1/0.png"
 
 	a, _ := startApp(t, "-redis", url, "-max-zoom", "1")
@@ -22,7 +62,7 @@ func TestRedisFlag(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("tile: %s", resp.Status)
 	}
-	out, err := exec.Command("redis-cli", "-p", strconv.Itoa(port), "--scan", "--pattern", "privates3:v1:e:*").Output()
+	out, err := exec.Command("redis-cli", "-u", url, "--scan", "--pattern", "privates3:v1:e:*").Output()
 	if err != nil || !strings.Contains(string(out), "/"+tile) {
 		t.Fatalf("entries in Redis: %q, %v; want the tile's", out, err)
 	}
@@ -39,7 +79,7 @@ func TestRedisFlag(t *testing.T) {
 }
 
 func TestRedisFlagRedisDown(t *testing.T) {
-	url := "redis://127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
+	url := "redis://" + freeLoopbackAddr(t)
 	a, stderr := startApp(t, "-redis", url, "-max-zoom", "1")
 	resp, _ := get(t, http.DefaultClient, a.url+"tiles/0/0/0.png")
 	if resp.StatusCode != http.StatusOK {
