@@ -18,7 +18,12 @@ func TestFakeWithAWSCLI(t *testing.T) {
 	aws, curl := lookTool(t, "/usr/bin/aws", "apt-get install awscli, as .ci/run does"), lookTool(t, "curl", "apt-get install curl")
 	seed := t.TempDir()
 	const hello = "hello from privates3 fake\n"
-	writeFiles(t, seed, map[string]string{"docs/hello.txt": hello})
+	if err := os.MkdirAll(filepath.Join(seed, "docs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(seed, "docs", "hello.txt"), []byte(hello), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ex := startFake(t, "-addr", "127.0.0.1:0", "-bucket", "cli-bucket", "-seed", seed)
 	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PRIVATES3_ROLE_ARN", "PRIVATES3_BUCKET"} {
 		if ex[k] == "" {
@@ -28,7 +33,9 @@ func TestFakeWithAWSCLI(t *testing.T) {
 	home := t.TempDir()
 	// Path-style addressing, as for any S3-compatible endpoint; no pager, no user files.
 	awsConfig := filepath.Join(home, "config")
-	writeFiles(t, home, map[string]string{"config": "[default]\ns3 =\n    addressing_style = path\n"})
+	if err := os.WriteFile(awsConfig, []byte("[default]\ns3 =\n    addressing_style = path\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	baseEnv := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + home, "AWS_CONFIG_FILE=" + awsConfig,
 		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "credentials"),

@@ -1,8 +1,8 @@
 package main
 
 // The fixture of this package's tests: the server and the fake command run in-process, external
-// programs (found, or the test skipped), files written for a test, HTTP helpers, the checks of
-// presigned redirect URLs, and a buffer safe for concurrent use.
+// programs (found, or the test skipped), HTTP helpers, the checks of presigned redirect URLs,
+// and a buffer safe for concurrent use.
 
 import (
 	"context"
@@ -11,9 +11,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -122,21 +120,6 @@ func lookTool(t *testing.T, name, install string) string {
 		t.Skipf("%s is not installed (%s): skipping", name, install)
 	}
 	return p
-}
-
-// writeFiles writes files (slash-separated names under dir, to their contents) and the
-// directories they need.
-func writeFiles(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for name, body := range files {
-		path := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // awsEnv points the default AWS credential chain at the given keys, region and endpoint ("" for
