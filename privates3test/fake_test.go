@@ -26,9 +26,7 @@ import (
 // have no counterpart on a real endpoint.
 
 func TestPresignedExpiresOnFakeClock(t *testing.T) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
-	srv.PutObject("b1", "k", []byte("v"))
+	srv := newServer(t, "b1", "k", "v")
 	u := presignBase(srv, "/b1/k", 10*time.Minute)
 	get := func() (int, string) { return httpGet(t, srv, u) }
 	if code, body := get(); code != 200 {
@@ -52,9 +50,7 @@ func TestPresignedExpiresOnFakeClock(t *testing.T) {
 }
 
 func TestPresignedExpiresBounds(t *testing.T) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
-	srv.PutObject("b1", "k", []byte("v"))
+	srv := newServer(t, "b1", "k", "v")
 	u := presignBase(srv, "/b1/k", time.Minute)
 	for _, c := range []struct {
 		expires string
@@ -255,7 +251,7 @@ func TestFaults(t *testing.T) {
 
 func TestFaultLatencyAndHang(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := inProcessServer(t, "b1", "k", "v")
+		srv := newServer(t, "b1", "k", "v", privates3test.InProcess())
 		s3c, _ := sdkClients(srv)
 		get := func(ctx context.Context) error { return getObject(ctx, s3c, "b1", "k") }
 
@@ -427,9 +423,7 @@ func TestSyntheticReader(t *testing.T) {
 }
 
 func TestS3Details(t *testing.T) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
-	srv.PutObject("b1", "k", []byte("abc"))
+	srv := newServer(t, "b1", "k", "abc")
 	do := func(method, path string, body []byte, hdr map[string]string, signed ...string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, srv.URL+path, bytes.NewReader(body))

@@ -74,10 +74,11 @@ func send(t *testing.T, srv *privates3test.Server, req *http.Request) (int, stri
 	return resp.StatusCode, string(b)
 }
 
-// inProcessServer starts an in-process fake (one without sockets, for a synctest bubble) that
-// holds bucket/key with body, and closes it at the end of the test.
-func inProcessServer(t *testing.T, bucket, key, body string) *privates3test.Server {
-	srv := privates3test.NewServer(privates3test.InProcess())
+// newServer starts a fake with opts that holds bucket/key with body, and closes it at the end of
+// the test (in a synctest bubble, inside the bubble).
+func newServer(t *testing.T, bucket, key, body string, opts ...privates3test.Option) *privates3test.Server {
+	t.Helper()
+	srv := privates3test.NewServer(opts...)
 	t.Cleanup(srv.Close)
 	srv.PutObject(bucket, key, []byte(body))
 	return srv

@@ -108,9 +108,7 @@ func TestSDKAssumeRoleAndGetObject(t *testing.T) {
 }
 
 func TestSDKTokenExpiresOnFakeClock(t *testing.T) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
-	srv.PutObject("tiles", "k", []byte("v"))
+	srv := newServer(t, "tiles", "k", "v")
 	s3c, _ := assume(t, srv, &sts.AssumeRoleInput{RoleArn: aws.String(srv.ReaderRole("tiles")), DurationSeconds: aws.Int32(900)})
 	get := func() error { return getObject(context.Background(), s3c, "tiles", "k") }
 	if err := get(); err != nil {
@@ -138,7 +136,7 @@ func TestSDKTokenExpiresOnFakeClock(t *testing.T) {
 
 func TestSDKInProcessSynctest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := inProcessServer(t, "tiles", "k", "v")
+		srv := newServer(t, "tiles", "k", "v", privates3test.InProcess())
 		s3c, out := assume(t, srv, &sts.AssumeRoleInput{RoleArn: aws.String(srv.ReaderRole("tiles"))})
 		if got := *out.Credentials.Expiration; !got.Equal(time.Now().Add(time.Hour).UTC().Truncate(time.Second)) {
 			t.Errorf("Expiration = %v, want an hour after the bubble's now %v", got, time.Now())
@@ -155,9 +153,7 @@ func TestSDKInProcessSynctest(t *testing.T) {
 }
 
 func TestSDKSignatureRejected(t *testing.T) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
-	srv.PutObject("tiles", "k", []byte("v"))
+	srv := newServer(t, "tiles", "k", "v")
 	cfg := srv.AWSConfig()
 	cfg.RetryMaxAttempts = 1
 	base := srv.BaseCredentials()
