@@ -143,6 +143,7 @@ func awsEnv(t *testing.T, keyID, secret, region, endpoint string) {
 // noRedirect is an HTTP client that returns redirects instead of following them.
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
+// get GETs url with c and returns the response (its body read and closed) and the body.
 func get(t *testing.T, c *http.Client, url string) (*http.Response, []byte) {
 	t.Helper()
 	resp, err := c.Get(url)
