@@ -28,9 +28,7 @@ type cli struct {
 }
 
 func newCLI(t *testing.T, srv *privates3test.Server) *cli {
-	if _, err := os.Stat(awsCLI); err != nil {
-		t.Skipf("%s not found (install Debian's awscli: apt-get install -y awscli); skipping the independent-client test", awsCLI)
-	}
+	program(t, "apt-get install -y awscli", awsCLI)
 	dir := t.TempDir()
 	config := "[default]\nregion = " + srv.Region() + "\noutput = json\ns3 =\n    addressing_style = path\n"
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(config), 0o600); err != nil {
@@ -117,10 +115,7 @@ func TestAWSCLI(t *testing.T) {
 		t.Errorf("get-object of a missing key: %v %s, want NoSuchKey", err, out)
 	}
 	// The base user may put-object over HTTP; the object reads back through the SDK.
-	src := filepath.Join(c.dir, "up.txt")
-	if err := os.WriteFile(src, []byte("uploaded by awscli"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	src := tempFile(t, "up.txt", []byte("uploaded by awscli"))
 	out, err = c.run(base.AccessKeyID, base.SecretAccessKey, "", "s3api", "put-object", "--bucket", "tiles", "--key", "dir/up load+.txt", "--body", src, "--content-type", "text/plain", "--cache-control", "max-age=9")
 	if err != nil {
 		t.Fatalf("aws s3api put-object: %v\n%s", err, out)
@@ -171,10 +166,7 @@ func TestAWSCLIS3Commands(t *testing.T) {
 	}
 	big := make([]byte, 20<<20)
 	_, _ = rand.Read(big)
-	src := filepath.Join(c.dir, "big.bin")
-	if err := os.WriteFile(src, big, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	src := tempFile(t, "big.bin", big)
 	run("s3", "cp", src, "s3://demo/data/big.bin")
 	if n := srv.Count(privates3test.OpCreateMultipartUpload); n != 1 || srv.Count(privates3test.OpUploadPart) < 3 || srv.Count(privates3test.OpCompleteMultipartUpload) != 1 {
 		t.Errorf("aws s3 cp of 20 MB: %d CreateMultipartUpload, %d UploadPart, %d Complete; want a multipart upload",

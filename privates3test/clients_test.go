@@ -50,10 +50,7 @@ func runClient(t *testing.T, srv *privates3test.Server, dir string, out any, nam
 }
 
 func TestBoto3(t *testing.T) {
-	const python = "/usr/bin/python3" // Debian's, with python3-boto3
-	if err := exec.Command(python, "-c", "import boto3").Run(); err != nil {
-		t.Skipf("%s cannot import boto3 (install Debian's python3-boto3): %v", python, err)
-	}
+	python := program(t, "apt-get install -y python3-boto3", "/usr/bin/python3", "-c", "import boto3") // Debian's python3
 	srv := privates3test.NewServer()
 	defer srv.Close()
 	srv.CreateBucket("demo")
@@ -85,10 +82,7 @@ func TestBoto3(t *testing.T) {
 }
 
 func TestJavaScriptSDK(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not found; skipping the JavaScript SDK test")
-	}
+	node := program(t, "apt-get install -y nodejs", "node")
 	dir, _ := filepath.Abs("testdata/js")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@aws-sdk", "lib-storage")); err != nil {
 		t.Skipf("run npm ci in %s to test the JavaScript SDK v3", dir)

@@ -5,9 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -45,10 +43,7 @@ print(signer.generate_presigned_url(edge + '/tiles/1/1/1.png', policy=policy))
 // TestEdgeAcceptsBotocoreURLs: URLs signed by botocore are accepted by the fake edge; one byte
 // changed in the policy, the signature or the resource is refused.
 func TestEdgeAcceptsBotocoreURLs(t *testing.T) {
-	const py = "/usr/bin/python3"
-	if out, err := exec.Command(py, "-c", "import botocore.signers, cryptography").CombinedOutput(); err != nil {
-		t.Skipf("%s cannot import botocore and cryptography (apt-get install -y python3-botocore python3-cryptography): %v %s", py, err, out)
-	}
+	py := program(t, "apt-get install -y python3-botocore python3-cryptography", "/usr/bin/python3", "-c", "import botocore.signers, cryptography")
 	srv := privates3test.NewServer()
 	defer srv.Close()
 	for _, k := range []string{"tiles/3/4/2.png", "tiles/7/8/9.png", "tiles/1/1/1.png"} {
@@ -65,10 +60,7 @@ func TestEdgeAcceptsBotocoreURLs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyFile := filepath.Join(t.TempDir(), "key.pem")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile := tempFile(t, "key.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 	now := srv.Now()
 	out, err := exec.Command(py, "-c", botoSign, keyFile, edgeKeyID,
 		strconv.FormatInt(now.Unix()+3600, 10), strconv.FormatInt(now.Unix()-60, 10), e.URL).CombinedOutput()

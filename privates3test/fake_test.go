@@ -26,9 +26,7 @@ import (
 // have no counterpart on a real endpoint.
 
 func TestPresignedExpiresOnFakeClock(t *testing.T) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
-	srv.PutObject("b1", "k", []byte("v"))
+	srv := newServer(t, "b1", "k", "v")
 	u := presignBase(srv, "/b1/k", 10*time.Minute)
 	get := func() (int, string) { return httpGet(t, srv, u) }
 	if code, body := get(); code != 200 {
@@ -52,9 +50,7 @@ func TestPresignedExpiresOnFakeClock(t *testing.T) {
 }
 
 func TestPresignedExpiresBounds(t *testing.T) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
-	srv.PutObject("b1", "k", []byte("v"))
+	srv := newServer(t, "b1", "k", "v")
 	u := presignBase(srv, "/b1/k", time.Minute)
 	for _, c := range []struct {
 		expires string
@@ -196,13 +192,7 @@ func TestFaults(t *testing.T) {
 	srv.PutObject("b1", "b", []byte("b"))
 	s3c, stsc := sdkClients(srv)
 	ctx := context.Background()
-	get := func(key string) error {
-		out, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b1"), Key: &key})
-		if err == nil {
-			out.Body.Close()
-		}
-		return err
-	}
+	get := func(key string) error { return getObject(ctx, s3c, "b1", key) }
 	status := func(err error) int {
 		var re interface{ HTTPStatusCode() int }
 		if errors.As(err, &re) {
@@ -261,17 +251,9 @@ func TestFaults(t *testing.T) {
 
 func TestFaultLatencyAndHang(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := privates3test.NewServer(privates3test.InProcess())
-		defer srv.Close()
-		srv.PutObject("b1", "k", []byte("v"))
+		srv := newServer(t, "b1", "k", "v", privates3test.InProcess())
 		s3c, _ := sdkClients(srv)
-		get := func(ctx context.Context) error {
-			out, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b1"), Key: aws.String("k")})
-			if err == nil {
-				out.Body.Close()
-			}
-			return err
-		}
+		get := func(ctx context.Context) error { return getObject(ctx, s3c, "b1", "k") }
 
 		srv.InjectFault(privates3test.Fault{Op: privates3test.OpGetObject, Times: 1, Latency: 3 * time.Second})
 		start := time.Now()
@@ -441,9 +423,7 @@ func TestSyntheticReader(t *testing.T) {
 }
 
 func TestS3Details(t *testing.T) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
-	srv.PutObject("b1", "k", []byte("abc"))
+	srv := newServer(t, "b1", "k", "abc")
 	do := func(method, path string, body []byte, hdr map[string]string, signed ...string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, srv.URL+path, bytes.NewReader(body))

@@ -1,7 +1,8 @@
 package privates3test_test
 
 // The shared fixture of privates3test's external tests: clients of the fake, request helpers,
-// reader comparison and the race flag.
+// reader comparison, external programs (found, or the test skipped), temporary files and the race
+// flag.
 
 import (
 	"bytes"
@@ -9,7 +10,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,6 +74,16 @@ func send(t *testing.T, srv *privates3test.Server, req *http.Request) (int, stri
 	return resp.StatusCode, string(b)
 }
 
+// newServer starts a fake with opts that holds bucket/key with body, and closes it at the end of
+// the test (in a synctest bubble, inside the bubble).
+func newServer(t *testing.T, bucket, key, body string, opts ...privates3test.Option) *privates3test.Server {
+	t.Helper()
+	srv := privates3test.NewServer(opts...)
+	t.Cleanup(srv.Close)
+	srv.PutObject(bucket, key, []byte(body))
+	return srv
+}
+
 // sdkClients returns S3 and STS clients of the AWS SDK for srv, with the base user's keys.
 func sdkClients(srv *privates3test.Server) (*s3.Client, *sts.Client) {
 	cfg := srv.AWSConfig()
@@ -112,6 +127,15 @@ func httpGet(t *testing.T, srv *privates3test.Server, u string) (int, string) {
 	return send(t, srv, req)
 }
 
+// getObject GETs bucket/key with s3c and closes the body; it returns the error of the GET.
+func getObject(ctx context.Context, s3c *s3.Client, bucket, key string) error {
+	out, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+	if err == nil {
+		out.Body.Close()
+	}
+	return err
+}
+
 func readObject(t *testing.T, s3c *s3.Client, bucket, key string) string {
 	t.Helper()
 	out, err := s3c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: &key})
@@ -141,4 +165,31 @@ func compareReaders(a, b io.Reader) (int64, error) {
 			return n, ea
 		}
 	}
+}
+
+// tempFile writes data to a file name in a new temporary directory and returns its path.
+func tempFile(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// program returns the path of the program name (looked up in $PATH, or a path), or skips the
+// test, saying how to install it. With check, it also skips unless `name check...` succeeds (as
+// python3 -c "import boto3" does where a module is installed).
+func program(t *testing.T, install, name string, check ...string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%v (install it: %s): skipping", err, install)
+	}
+	if len(check) > 0 {
+		if out, err := exec.Command(p, check...).CombinedOutput(); err != nil {
+			t.Skipf("%s %s: %v %s (install it: %s): skipping", p, strings.Join(check, " "), err, out, install)
+		}
+	}
+	return p
 }

@@ -108,17 +108,9 @@ func TestSDKAssumeRoleAndGetObject(t *testing.T) {
 }
 
 func TestSDKTokenExpiresOnFakeClock(t *testing.T) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
-	srv.PutObject("tiles", "k", []byte("v"))
+	srv := newServer(t, "tiles", "k", "v")
 	s3c, _ := assume(t, srv, &sts.AssumeRoleInput{RoleArn: aws.String(srv.ReaderRole("tiles")), DurationSeconds: aws.Int32(900)})
-	get := func() error {
-		out, err := s3c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("tiles"), Key: aws.String("k")})
-		if err == nil {
-			out.Body.Close()
-		}
-		return err
-	}
+	get := func() error { return getObject(context.Background(), s3c, "tiles", "k") }
 	if err := get(); err != nil {
 		t.Fatalf("GetObject before expiry: %v", err)
 	}
@@ -134,10 +126,8 @@ func TestSDKTokenExpiresOnFakeClock(t *testing.T) {
 	// later on the fake clock.
 	srv.Advance(2 * time.Hour)
 	baseS3, stsc := sdkClients(srv)
-	if out, err := baseS3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("tiles"), Key: aws.String("k")}); err != nil {
+	if err := getObject(context.Background(), baseS3, "tiles", "k"); err != nil {
 		t.Fatalf("GetObject with the base user after Advance: %v", err)
-	} else {
-		out.Body.Close()
 	}
 	if _, err := stsc.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{}); err != nil {
 		t.Fatalf("GetCallerIdentity after Advance: %v", err)
@@ -146,31 +136,24 @@ func TestSDKTokenExpiresOnFakeClock(t *testing.T) {
 
 func TestSDKInProcessSynctest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := privates3test.NewServer(privates3test.InProcess())
-		defer srv.Close()
-		srv.PutObject("tiles", "k", []byte("v"))
+		srv := newServer(t, "tiles", "k", "v", privates3test.InProcess())
 		s3c, out := assume(t, srv, &sts.AssumeRoleInput{RoleArn: aws.String(srv.ReaderRole("tiles"))})
 		if got := *out.Credentials.Expiration; !got.Equal(time.Now().Add(time.Hour).UTC().Truncate(time.Second)) {
 			t.Errorf("Expiration = %v, want an hour after the bubble's now %v", got, time.Now())
 		}
 		time.Sleep(59 * time.Minute)
-		o, err := s3c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("tiles"), Key: aws.String("k")})
-		if err != nil {
+		if err := getObject(context.Background(), s3c, "tiles", "k"); err != nil {
 			t.Fatalf("GetObject after 59m: %v", err)
 		}
-		o.Body.Close()
 		time.Sleep(time.Minute)
-		_, err = s3c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("tiles"), Key: aws.String("k")})
-		if apiCode(err) != "ExpiredToken" {
+		if err := getObject(context.Background(), s3c, "tiles", "k"); apiCode(err) != "ExpiredToken" {
 			t.Fatalf("GetObject after 60m: %v, want ExpiredToken", err)
 		}
 	})
 }
 
 func TestSDKSignatureRejected(t *testing.T) {
-	srv := privates3test.NewServer()
-	defer srv.Close()
-	srv.PutObject("tiles", "k", []byte("v"))
+	srv := newServer(t, "tiles", "k", "v")
 	cfg := srv.AWSConfig()
 	cfg.RetryMaxAttempts = 1
 	base := srv.BaseCredentials()

@@ -13,10 +13,7 @@ import (
 // fire each alert on series that should trigger it and not on the others. The metric and label
 // names they use are those TestMetricsEndpoint reads from /metrics.
 func TestAlertRules(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool not installed (Debian package prometheus)")
-	}
+	promtool := lookTool(t, "promtool", "Debian package prometheus")
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,9 @@ import (
 	"github.com/privates3/privates3/privates3test"
 )
 
+// viewWidth and viewHeight are the size of the browser's viewport in the browser tests.
+const viewWidth, viewHeight = 1024, 768
+
 // viewerStatus is what the viewer's window.viewerStatus() returns.
 type viewerStatus struct {
 	State   string
@@ -37,40 +40,24 @@ type viewerStatus struct {
 // presigned tile URLs are identical across reloads, and that zooming and panning load the new
 // tiles. It saves a screenshot of each mode under the temporary directory.
 func TestBrowser(t *testing.T) {
-	bin := chromiumPath()
-	if bin == "" {
-		t.Skip("chromium is not installed (apt-get install chromium, as .ci/run does): skipping the browser test")
-	}
+	bin := chromium(t)
 	for _, mode := range []string{"proxy", "redirect", "pmtiles"} {
 		t.Run(mode, func(t *testing.T) { testBrowser(t, bin, mode) })
 	}
 }
 
 func testBrowser(t *testing.T, bin, mode string) {
-	const width, height = 1024, 768
 	args := []string{"-mode", mode}
 	if mode == "pmtiles" { // proxy mode, from one archive
 		args = []string{"-pmtiles"}
 	}
-	a, _ := startApp(t, append(args, "-max-zoom", "3")...)
-	b := startBrowser(t, bin, width, height)
-	p := b.page(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	preparePage(ctx, t, p, width, height)
-
-	// First load.
-	if err := p.call(ctx, "Page.navigate", map[string]any{"url": a.url + "#2/0.45000/0.55000"}, nil); err != nil {
-		t.Fatal(err)
-	}
-	st := waitViewer(ctx, t, p)
-	checkDecoded(t, "first load", st, 2)
+	a, p, ctx, st := openViewer(t, bin, args...)
 	// At zoom 2 the world is 1024 pixels wide; centred at (0.45, 0.55) a 1024×768 view shows
 	// columns 0-3 (the left edge is 51 pixels beyond the world) and rows 0-3.
 	if len(st.Tiles) != 16 {
 		t.Errorf("first load shows %d tiles, want 16", len(st.Tiles))
 	}
-	saveScreenshot(ctx, t, p, mode, width, height)
+	saveScreenshot(ctx, t, p, mode)
 	first := redirects(t, p.takeEvents("Network.requestWillBeSent"))
 	if mode == "redirect" {
 		if len(first) != len(st.Tiles) {
@@ -156,6 +143,25 @@ func testBrowser(t *testing.T, bin, mode string) {
 	checkDecoded(t, "zoom-out button", st, 2)
 }
 
+// openViewer starts the server with args and -max-zoom 3, and headless chromium (bin) with a
+// viewport of viewWidth×viewHeight; it loads the viewer at zoom 2 centred on (0.45, 0.55),
+// checks that the tiles of that first load decoded, and returns the server, the page, a context
+// for the page's commands (60s at most, cancelled at the end of the test) and the viewer's status.
+func openViewer(t *testing.T, bin string, args ...string) (*app, *cdp, context.Context, viewerStatus) {
+	t.Helper()
+	a, _ := startApp(t, append(args, "-max-zoom", "3")...)
+	p := startBrowser(t, bin, viewWidth, viewHeight).page(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	preparePage(ctx, t, p, viewWidth, viewHeight)
+	if err := p.call(ctx, "Page.navigate", map[string]any{"url": a.url + "#2/0.45000/0.55000"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	st := waitViewer(ctx, t, p)
+	checkDecoded(t, "first load", st, 2)
+	return a, p, ctx, st
+}
+
 // waitViewer polls the viewer until the page that is current has settled every visible tile.
 func waitViewer(ctx context.Context, t *testing.T, p *cdp) viewerStatus {
 	t.Helper()
@@ -230,8 +236,8 @@ func redirects(t *testing.T, events []cdpMessage) map[string]string {
 }
 
 // saveScreenshot captures the page, checks that it shows a map (many colours, not a blank page)
-// and writes it to $PRIVATES3_SCREENSHOT_DIR, else the temporary directory.
-func saveScreenshot(ctx context.Context, t *testing.T, p *cdp, mode string, width, height int) {
+// of viewWidth×viewHeight) and writes it to $PRIVATES3_SCREENSHOT_DIR, else the temporary directory.
+func saveScreenshot(ctx context.Context, t *testing.T, p *cdp, mode string) {
 	t.Helper()
 	var shot struct{ Data string }
 	if err := p.call(ctx, "Page.captureScreenshot", map[string]any{"format": "png"}, &shot); err != nil {
@@ -245,8 +251,8 @@ func saveScreenshot(ctx context.Context, t *testing.T, p *cdp, mode string, widt
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
-	if b := img.Bounds(); b.Dx() != width || b.Dy() != height {
-		t.Errorf("screenshot is %v, want %dx%d", b, width, height)
+	if b := img.Bounds(); b.Dx() != viewWidth || b.Dy() != viewHeight {
+		t.Errorf("screenshot is %v, want %dx%d", b, viewWidth, viewHeight)
 	}
 	if n := colours(img); n < 32 {
 		t.Errorf("screenshot has %d colours: not a map", n)
@@ -279,23 +285,8 @@ func colours(img image.Image) int {
 // no request to S3 (the browser's cache, then with it disabled the edge's cache answers), and
 // the screenshot shows the map.
 func TestBrowserCloudFront(t *testing.T) {
-	bin := chromiumPath()
-	if bin == "" {
-		t.Skip("chromium is not installed (apt-get install chromium, as .ci/run does): skipping the browser test")
-	}
-	const width, height = 1024, 768
-	a, _ := startApp(t, "-mode", "cloudfront", "-max-zoom", "3")
+	a, p, ctx, st := openViewer(t, chromium(t), "-mode", "cloudfront")
 	edge := a.cf.edge
-	b := startBrowser(t, bin, width, height)
-	p := b.page(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	preparePage(ctx, t, p, width, height)
-	if err := p.call(ctx, "Page.navigate", map[string]any{"url": a.url + "#2/0.45000/0.55000"}, nil); err != nil {
-		t.Fatal(err)
-	}
-	st := waitViewer(ctx, t, p)
-	checkDecoded(t, "first load", st, 2)
 	if len(st.Tiles) != 16 || st.Mode != "cloudfront" {
 		t.Errorf("first load shows %d tiles in mode %q, want 16 in cloudfront", len(st.Tiles), st.Mode)
 	}
@@ -326,7 +317,7 @@ func TestBrowserCloudFront(t *testing.T) {
 	if s.Denied != 0 || s.OriginRequests < 16 {
 		t.Errorf("edge after the first load: %+v", s)
 	}
-	saveScreenshot(ctx, t, p, "cloudfront", width, height)
+	saveScreenshot(ctx, t, p, "cloudfront")
 
 	// A reload: nothing reaches S3.
 	gets := a.fake.Count(privates3test.OpGetObject)

@@ -26,17 +26,15 @@ import (
 	"time"
 )
 
-// chromiumPath returns the chromium binary, or "" if there is none.
-func chromiumPath() string {
+// chromium returns the chromium binary, or skips the test if there is none.
+func chromium(t *testing.T) string {
+	t.Helper()
 	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
 	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	return ""
+	return lookTool(t, "chromium", "apt-get install chromium, as .ci/run does")
 }
 
 // browser is a headless chromium process.

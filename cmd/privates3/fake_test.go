@@ -15,14 +15,7 @@ import (
 // shares no code with privates3: with the printed exports it assumes the printed role, reads a
 // seeded object with the temporary credentials and presigns a URL that curl fetches.
 func TestFakeWithAWSCLI(t *testing.T) {
-	aws, curl := "/usr/bin/aws", "curl"
-	if _, err := os.Stat(aws); err != nil {
-		t.Skip("/usr/bin/aws is not installed (apt-get install awscli, as .ci/run does): skipping")
-	}
-	curl, err := exec.LookPath(curl)
-	if err != nil {
-		t.Skip("curl is not installed: skipping")
-	}
+	aws, curl := lookTool(t, "/usr/bin/aws", "apt-get install awscli, as .ci/run does"), lookTool(t, "curl", "apt-get install curl")
 	seed := t.TempDir()
 	const hello = "hello from privates3 fake\n"
 	if err := os.MkdirAll(filepath.Join(seed, "docs"), 0o755); err != nil {

@@ -1,7 +1,8 @@
 package main
 
-// The fixture of this package's tests: the server and the fake command run in-process, HTTP
-// helpers, the checks of presigned redirect URLs, and a buffer safe for concurrent use.
+// The fixture of this package's tests: the server and the fake command run in-process, external
+// programs (found, or the test skipped), HTTP helpers, the checks of presigned redirect URLs,
+// and a buffer safe for concurrent use.
 
 import (
 	"context"
@@ -10,6 +11,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -109,6 +111,17 @@ func startFake(t *testing.T, args ...string) map[string]string {
 	return exports
 }
 
+// lookTool returns the path of the program name (a name to look up in $PATH, or a path), or
+// skips the test, saying how to install it.
+func lookTool(t *testing.T, name, install string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%s is not installed (%s): skipping", name, install)
+	}
+	return p
+}
+
 // awsEnv points the default AWS credential chain at the given keys, region and endpoint ("" for
 // none), and nothing else: no profile, no shared files, no instance metadata.
 func awsEnv(t *testing.T, keyID, secret, region, endpoint string) {
@@ -130,6 +143,7 @@ func awsEnv(t *testing.T, keyID, secret, region, endpoint string) {
 // noRedirect is an HTTP client that returns redirects instead of following them.
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
+// get GETs url with c and returns the response (its body read and closed) and the body.
 func get(t *testing.T, c *http.Client, url string) (*http.Response, []byte) {
 	t.Helper()
 	resp, err := c.Get(url)

@@ -410,10 +410,7 @@ func FuzzShellQuote(f *testing.F) {
 
 // TestShellQuoteWithShell has /bin/sh read what shellQuote wrote.
 func TestShellQuoteWithShell(t *testing.T) {
-	sh, err := exec.LookPath("sh")
-	if err != nil {
-		t.Skip("no sh")
-	}
+	sh := lookTool(t, "sh", "a POSIX shell")
 	for _, s := range []string{"", "plain", "a b", "it's", "x/y+z=", "$HOME `id`", "'", `\`, "a\nb", "29wXe+2VnF/SmU4V"} {
 		out, err := exec.Command(sh, "-c", "printf %s "+shellQuote(s)).Output()
 		if err != nil || string(out) != s {

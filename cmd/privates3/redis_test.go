@@ -5,10 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,18 +14,17 @@ import (
 )
 
 // startRedisServer starts Debian's redis-server on a free loopback port, without persistence,
-// until the end of the test, and returns its port. (The rediscache package's tests have the full
-// fixture; this command needs only a running server.)
-func startRedisServer(t *testing.T) int {
+// until the end of the test, and returns its address (host:port) once it answers redis-cli's
+// PING. (The rediscache package's tests have the full fixture; this command needs only a
+// running server.)
+func startRedisServer(t *testing.T) string {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server not installed (apt-get install redis-server)")
-	}
-	port := freeLoopbackPort(t)
-	dir := t.TempDir()
-	logFile := filepath.Join(dir, "redis.log")
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", logFile)
+	redis := lookTool(t, "redis-server", "apt-get install redis-server")
+	cli := lookTool(t, "redis-cli", "apt-get install redis-server")
+	addr := freeLoopbackAddr(t)
+	host, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(redis, "--port", port, "--bind", host,
+		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -36,8 +32,8 @@ func startRedisServer(t *testing.T) int {
 	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() { cmd.Process.Kill(); <-done })
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if b, _ := os.ReadFile(logFile); bytes.Contains(b, []byte("Ready to accept connections")) {
-			return port
+		if out, _ := exec.Command(cli, "-h", host, "-p", port, "ping").Output(); strings.TrimSpace(string(out)) == "PONG" {
+			return addr
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("redis-server not ready after 10s")
@@ -46,18 +42,19 @@ func startRedisServer(t *testing.T) int {
 	}
 }
 
-func freeLoopbackPort(t *testing.T) int {
+// freeLoopbackAddr returns an address (127.0.0.1:port) that was free a moment ago.
+func freeLoopbackAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().String()
 }
 
 func TestRedisFlag(t *testing.T) {
-	port := startRedisServer(t)
-	url := "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"
+	addr := startRedisServer(t)
+	url := "redis://" + addr + "/0"
 	const tile = "tiles/1/1/0.png"
 
 	a, _ := startApp(t, "-redis", url, "-max-zoom", "1")
@@ -65,7 +62,7 @@ func TestRedisFlag(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("tile: %s", resp.Status)
 	}
-	out, err := exec.Command("redis-cli", "-p", strconv.Itoa(port), "--scan", "--pattern", "privates3:v1:e:*").Output()
+	out, err := exec.Command("redis-cli", "-u", url, "--scan", "--pattern", "privates3:v1:e:*").Output()
 	if err != nil || !strings.Contains(string(out), "/"+tile) {
 		t.Fatalf("entries in Redis: %q, %v; want the tile's", out, err)
 	}
@@ -82,7 +79,7 @@ func TestRedisFlag(t *testing.T) {
 }
 
 func TestRedisFlagRedisDown(t *testing.T) {
-	url := "redis://127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
+	url := "redis://" + freeLoopbackAddr(t)
 	a, stderr := startApp(t, "-redis", url, "-max-zoom", "1")
 	resp, _ := get(t, http.DefaultClient, a.url+"tiles/0/0/0.png")
 	if resp.StatusCode != http.StatusOK {
