@@ -266,6 +266,7 @@ var kinds = []struct {
 
 // Fixed parts of error answers.
 const (
+	defaultChallenge  = "Bearer"
 	retryAfterSeconds = "1"
 	textPlain         = "text/plain; charset=utf-8"
 )
@@ -286,12 +287,16 @@ func WriteError(w http.ResponseWriter, status int) {
 }
 
 // WriteDenied answers a request that an authorization hook refused with err: 401 Unauthorized
-// with the WWW-Authenticate header challenge if err is or wraps [ErrUnauthorized] (no or invalid
-// credentials), else 403 Forbidden (valid credentials, not allowed). The body is WriteError's:
+// with the WWW-Authenticate header challenge ("Bearer" if empty) if err is or wraps
+// [ErrUnauthorized] (no or invalid credentials), else 403 Forbidden (valid credentials, not
+// allowed). The body is WriteError's:
 // err's text is never sent. The package's handlers, pmtiles' and cloudfront's answer their
 // Authorize hooks with it.
 func WriteDenied(w http.ResponseWriter, err error, challenge string) {
 	if errors.Is(err, ErrUnauthorized) {
+		if challenge == "" {
+			challenge = defaultChallenge
+		}
 		w.Header().Set("WWW-Authenticate", challenge)
 		WriteError(w, http.StatusUnauthorized)
 		return

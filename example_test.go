@@ -277,15 +277,20 @@ func ExampleClient_CredentialsHandler() {
 // the challenge for missing credentials, 403 for a caller that may not read the key, and neither
 // body names the error.
 func ExampleWriteDenied() {
-	for _, err := range []error{
-		fmt.Errorf("no bearer token: %w", privates3.ErrUnauthorized),
-		errors.New("user 42 may not read secret/plan.pdf"),
+	for _, c := range []struct {
+		err       error
+		challenge string
+	}{
+		{fmt.Errorf("no bearer token: %w", privates3.ErrUnauthorized), `Bearer realm="tiles"`},
+		{privates3.ErrUnauthorized, ""}, // the default challenge
+		{errors.New("user 42 may not read secret/plan.pdf"), `Bearer realm="tiles"`},
 	} {
 		rec := httptest.NewRecorder()
-		privates3.WriteDenied(rec, err, `Bearer realm="tiles"`)
+		privates3.WriteDenied(rec, c.err, c.challenge)
 		fmt.Printf("%d %q %q\n", rec.Code, rec.Header().Get("WWW-Authenticate"), rec.Body.String())
 	}
 	// Output:
 	// 401 "Bearer realm=\"tiles\"" "Unauthorized\n"
+	// 401 "Bearer" "Unauthorized\n"
 	// 403 "" "Forbidden\n"
 }

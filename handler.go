@@ -114,9 +114,6 @@ func (c *Client) Handler(opts *HandlerOptions) http.Handler {
 	if opts != nil {
 		h.opts = *opts
 	}
-	if h.opts.Challenge == "" {
-		h.opts.Challenge = "Bearer"
-	}
 	return h
 }
 

@@ -78,9 +78,6 @@ func (s *Signer) CookieHandler(opts CookieHandlerOptions) (http.Handler, error) 
 	if !(opts.ReissueBelow > 0 && opts.ReissueBelow < 1) {
 		return nil, fmt.Errorf("%w: CookieHandlerOptions.ReissueBelow must be between 0 and 1 (got %v)", ErrInvalidOption, opts.ReissueBelow)
 	}
-	if opts.Challenge == "" {
-		opts.Challenge = "Bearer"
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}

@@ -83,9 +83,6 @@ func (r *Reader) Handler(opts *HandlerOptions) http.Handler {
 	if opts != nil {
 		h.opts = *opts
 	}
-	if h.opts.Challenge == "" {
-		h.opts.Challenge = "Bearer"
-	}
 	if h.opts.CacheControl == "" {
 		h.opts.CacheControl = privates3.DefaultHandlerCacheControl
 	}
